@@ -1,0 +1,37 @@
+//! The state every handler shares: configuration and the database pool.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::db::{self, DbConn, DbPool};
+use crate::error::AppError;
+
+/// Cheap to clone; shared by every request and background task.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+/// What [`App`] holds.
+pub struct Inner {
+    pub config: Config,
+    pub pool: DbPool,
+}
+
+impl std::ops::Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl App {
+    /// Connects the pool (lazily: no connection is opened until one is needed).
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let pool = db::pool(config.database_url.expose(), config.db_pool_size)?;
+        Ok(Self(Arc::new(Inner { config, pool })))
+    }
+
+    /// A connection from the pool.
+    pub async fn db(&self) -> Result<DbConn, AppError> {
+        Ok(self.pool.get().await?)
+    }
+}

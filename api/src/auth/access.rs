@@ -1,0 +1,149 @@
+//! Authorization: the one place that decides what a person may see and do in a course.
+//! Every resolver that touches course data goes through these functions.
+//!
+//! Rules: a non-member learns nothing about a course (NOT_FOUND, as if it did not exist); a
+//! member without the needed role is told FORBIDDEN; platform administrators act as
+//! instructors everywhere; an archived course is read-only.
+
+use diesel_async::AsyncPgConnection;
+
+use crate::auth::CurrentUser;
+use crate::db::enums::Role;
+use crate::db::models::{Assignment, Course, Invite, Membership};
+use crate::error::{AppError, AppResult};
+
+/// What a request needs to be allowed to do in a course.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// See the course (any member).
+    Member,
+    /// See everything in it: TAs and instructors.
+    Staff,
+    /// Change it: instructors only.
+    Instructor,
+}
+
+/// A course, and what the viewer may do in it.
+#[derive(Clone, Debug)]
+pub struct CourseAccess {
+    pub course: Course,
+    /// The viewer's role; `None` for an administrator who is not a member.
+    pub role: Option<Role>,
+    pub admin: bool,
+}
+
+impl CourseAccess {
+    /// Whether the viewer meets `need`.
+    pub fn allows(&self, need: Need) -> bool {
+        if self.admin {
+            return true;
+        }
+        match (need, self.role) {
+            (_, None) => false,
+            (Need::Member, Some(_)) => true,
+            (Need::Staff, Some(role)) => role >= Role::Ta,
+            (Need::Instructor, Some(role)) => role == Role::Instructor,
+        }
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.allows(Need::Staff)
+    }
+
+    /// Refuses changes to an archived course.
+    pub fn ensure_writable(&self) -> AppResult<()> {
+        if self.course.is_archived() {
+            Err(AppError::BadRequest("this course is archived; restore it before changing it".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The viewer's access to a course, checked against `need`.
+pub async fn course(conn: &mut AsyncPgConnection, viewer: &CurrentUser, course_id: i64, need: Need) -> AppResult<CourseAccess> {
+    let course = Course::find(conn, course_id).await?;
+    check(conn, viewer, course, need).await
+}
+
+/// Like [`course`], by slug.
+pub async fn course_by_slug(conn: &mut AsyncPgConnection, viewer: &CurrentUser, slug: &str, need: Need) -> AppResult<CourseAccess> {
+    let course = Course::find_by_slug(conn, slug).await?;
+    check(conn, viewer, course, need).await
+}
+
+/// An assignment and the viewer's access to its course.
+pub async fn assignment(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    assignment_id: i64,
+    need: Need,
+) -> AppResult<(Assignment, CourseAccess)> {
+    let assignment = Assignment::find(conn, assignment_id).await?;
+    let access = course(conn, viewer, assignment.course_id, need).await?;
+    Ok((assignment, access))
+}
+
+/// An invite and the viewer's access to its course.
+pub async fn invite(conn: &mut AsyncPgConnection, viewer: &CurrentUser, invite_id: i64, need: Need) -> AppResult<(Invite, CourseAccess)> {
+    let invite = Invite::find(conn, invite_id).await?;
+    let access = course(conn, viewer, invite.course_id, need).await?;
+    Ok((invite, access))
+}
+
+async fn check(conn: &mut AsyncPgConnection, viewer: &CurrentUser, course: Course, need: Need) -> AppResult<CourseAccess> {
+    let role = Membership::role_of(conn, course.id, viewer.user.id).await?;
+    let access = CourseAccess { course, role, admin: viewer.is_admin };
+    if access.role.is_none() && !access.admin {
+        return Err(AppError::NotFound);
+    }
+    if !access.allows(need) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(access)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn access(role: Option<Role>, admin: bool) -> CourseAccess {
+        let course = Course {
+            id: 1,
+            slug: "c".into(),
+            name: "C".into(),
+            term: String::new(),
+            archived_at: None,
+            created_by: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        CourseAccess { course, role, admin }
+    }
+
+    #[test]
+    fn roles_grant_what_the_table_says() {
+        let table = [
+            (Some(Role::Student), [true, false, false]),
+            (Some(Role::Ta), [true, true, false]),
+            (Some(Role::Instructor), [true, true, true]),
+            (None, [false, false, false]),
+        ];
+        for (role, expected) in table {
+            let a = access(role, false);
+            let got = [a.allows(Need::Member), a.allows(Need::Staff), a.allows(Need::Instructor)];
+            assert_eq!(got, expected, "{role:?}");
+        }
+        let admin = access(None, true);
+        assert!(admin.allows(Need::Instructor));
+    }
+
+    #[test]
+    fn archived_courses_are_read_only() {
+        let mut a = access(Some(Role::Instructor), false);
+        assert!(a.ensure_writable().is_ok());
+        a.course.archived_at = Some(Utc::now());
+        assert!(a.ensure_writable().is_err());
+    }
+}

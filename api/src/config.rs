@@ -1,0 +1,354 @@
+//! Server configuration. This is the only place that reads the environment; every variable
+//! is documented here and in `.env.example`, and a bad value stops the server at start with
+//! a message that names the variable and what it expects.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// Everything the server needs to run, read once at start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `DATABASE_URL` — PostgreSQL connection URL. Required.
+    pub database_url: Secret,
+    /// `LECTERN_DB_POOL_SIZE` — connections in the pool (default 16).
+    pub db_pool_size: usize,
+    /// `LECTERN_LISTEN` — address:port to listen on (default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// `LECTERN_PUBLIC_URL` — the URL people and GitHub reach the server at (default
+    /// `http://{LECTERN_LISTEN}`). Cookies are `Secure` when it is https.
+    pub public_url: Url,
+    /// `LECTERN_SECRET_KEY` — at least 32 characters; keys cookies and encryption at rest.
+    /// Required. Generate one with `openssl rand -base64 48`.
+    pub secret_key: Secret,
+    /// `LECTERN_DEV_MODE` — `true` turns on development conveniences: GraphiQL at
+    /// `GET /graphql`. Never in production (default `false`).
+    pub dev_mode: bool,
+    /// `LECTERN_DEV_LOGIN` — `true` lets anyone sign in as any login without GitHub, for
+    /// demos and local development only. The server warns loudly (default `false`).
+    pub dev_login: bool,
+    /// `LECTERN_WEB_DIR` — directory holding the built web client (default `web/dist`).
+    pub web_dir: PathBuf,
+    /// `LECTERN_ADMINS` — comma-separated GitHub logins of platform administrators, who act
+    /// as instructors in every course (default none).
+    pub admins: BTreeSet<String>,
+    /// `LECTERN_COURSE_CREATION` — who may create courses: `anyone` signed in, or `admins`
+    /// (default `anyone`).
+    pub course_creation: CourseCreation,
+    /// `LECTERN_SESSION_TTL_HOURS` — how long a sign-in lasts without use (default 336 = 14 days).
+    pub session_ttl: Duration,
+    /// `LECTERN_LOG_FORMAT` — `text` for people or `json` for log collectors (default `text`).
+    pub log_format: LogFormat,
+    /// `LECTERN_LOG` — a `tracing` filter such as `info,lectern=debug` (default `info`).
+    pub log_filter: String,
+    /// `GITHUB_URL` — GitHub's web base URL, for OAuth (default `https://github.com`).
+    pub github_url: Url,
+    /// `GITHUB_API_URL` — GitHub's REST API base URL (default `https://api.github.com`).
+    pub github_api_url: Url,
+}
+
+/// Who may create courses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CourseCreation {
+    Anyone,
+    Admins,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A value that must never be printed: `Debug` and `Display` show only that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Every problem found in the environment, each naming its variable.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration is not valid:")?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        write!(f, "see .env.example or the README's Configuration section")
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the server configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Only what `lectern migrate` and other database-only commands need.
+    pub fn database_url_from_env() -> Result<Secret, ConfigError> {
+        let mut env = Env::new(|name| std::env::var(name).ok());
+        let url = env.database_url();
+        env.finish(url)
+    }
+
+    /// Reads the configuration through `get`, so tests can supply variables directly.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(get);
+        let database_url = env.database_url();
+        let listen = env.parse(
+            "LECTERN_LISTEN",
+            "127.0.0.1:8080".parse().ok(),
+            "an address:port such as 127.0.0.1:8080",
+        );
+        let default_public = listen.map(|addr| format!("http://{addr}"));
+        let public_url = env.url("LECTERN_PUBLIC_URL", default_public.as_deref());
+        let secret_key = match env.get("LECTERN_SECRET_KEY") {
+            Some(key) if key.chars().count() >= 32 => Some(Secret(key)),
+            Some(_) => env.problem(
+                "LECTERN_SECRET_KEY must be at least 32 characters (try `openssl rand -base64 48`)",
+            ),
+            None => env.problem(
+                "LECTERN_SECRET_KEY is required: at least 32 random characters (try `openssl rand -base64 48`)",
+            ),
+        };
+        let dev_mode = env.bool("LECTERN_DEV_MODE", false);
+        let dev_login = env.bool("LECTERN_DEV_LOGIN", false);
+        let web_dir = PathBuf::from(env.get("LECTERN_WEB_DIR").unwrap_or_else(|| "web/dist".into()));
+        let db_pool_size = env.parse("LECTERN_DB_POOL_SIZE", Some(16), "a number of connections, 1 to 1000");
+        let db_pool_size = db_pool_size.filter(|n| (1..=1000).contains(n)).or_else(|| {
+            env.problem::<usize>("LECTERN_DB_POOL_SIZE must be a number of connections, 1 to 1000")
+        });
+        let admins = env
+            .get("LECTERN_ADMINS")
+            .map(|list| {
+                list.split(',')
+                    .map(|login| login.trim().to_ascii_lowercase())
+                    .filter(|login| !login.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let course_creation = match env.get("LECTERN_COURSE_CREATION").as_deref() {
+            None | Some("anyone") => Some(CourseCreation::Anyone),
+            Some("admins") => Some(CourseCreation::Admins),
+            Some(other) => env.problem(format!(
+                "LECTERN_COURSE_CREATION must be `anyone` or `admins`, got `{other}`"
+            )),
+        };
+        let session_hours: Option<u64> =
+            env.parse("LECTERN_SESSION_TTL_HOURS", Some(336), "a number of hours, 1 or more");
+        let session_ttl = match session_hours {
+            Some(0) => env.problem("LECTERN_SESSION_TTL_HOURS must be 1 or more"),
+            hours => hours.map(|h| Duration::from_secs(h * 3600)),
+        };
+        let log_format = match env.get("LECTERN_LOG_FORMAT").as_deref() {
+            None | Some("text") => Some(LogFormat::Text),
+            Some("json") => Some(LogFormat::Json),
+            Some(other) => {
+                env.problem(format!("LECTERN_LOG_FORMAT must be `text` or `json`, got `{other}`"))
+            }
+        };
+        let log_filter = env.get("LECTERN_LOG").unwrap_or_else(|| "info".into());
+        let github_url = env.url("GITHUB_URL", Some("https://github.com"));
+        let github_api_url = env.url("GITHUB_API_URL", Some("https://api.github.com"));
+
+        let config = (|| {
+            Some(Config {
+                database_url: database_url?,
+                db_pool_size: db_pool_size?,
+                listen: listen?,
+                public_url: public_url?,
+                secret_key: secret_key?,
+                dev_mode,
+                dev_login,
+                web_dir,
+                admins,
+                course_creation: course_creation?,
+                session_ttl: session_ttl?,
+                log_format: log_format?,
+                log_filter,
+                github_url: github_url?,
+                github_api_url: github_api_url?,
+            })
+        })();
+        env.finish(config)
+    }
+
+    /// Whether session cookies must be `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// Whether `login` is a platform administrator by configuration.
+    pub fn is_admin_login(&self, login: &str) -> bool {
+        self.admins.contains(&login.to_ascii_lowercase())
+    }
+}
+
+/// Collects values and problems while reading variables, so one start reports them all.
+struct Env<F> {
+    get: F,
+    problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn new(get: F) -> Self {
+        Self { get, problems: Vec::new() }
+    }
+
+    /// A variable's value; an empty value counts as unset.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.get)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn problem<T>(&mut self, message: impl Into<String>) -> Option<T> {
+        self.problems.push(message.into());
+        None
+    }
+
+    fn database_url(&mut self) -> Option<Secret> {
+        match self.get("DATABASE_URL") {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(Secret(url))
+            }
+            Some(_) => self.problem("DATABASE_URL must be a postgres:// or postgresql:// URL"),
+            None => self.problem(
+                "DATABASE_URL is required, e.g. postgres://lectern@127.0.0.1:5432/lectern (scripts/demo starts a local cluster and sets it)",
+            ),
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(&mut self, name: &str, default: Option<T>, expected: &str) -> Option<T> {
+        match self.get(name) {
+            None => default,
+            Some(raw) => match raw.parse() {
+                Ok(value) => Some(value),
+                Err(_) => self.problem(format!("{name} must be {expected}, got `{raw}`")),
+            },
+        }
+    }
+
+    fn bool(&mut self, name: &str, default: bool) -> bool {
+        match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => default,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some("0" | "false" | "no" | "off") => false,
+            Some(other) => {
+                self.problems.push(format!("{name} must be true or false, got `{other}`"));
+                default
+            }
+        }
+    }
+
+    fn url(&mut self, name: &str, default: Option<&str>) -> Option<Url> {
+        let raw = self.get(name).or_else(|| default.map(str::to_owned))?;
+        match Url::parse(&raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+            _ => self.problem(format!("{name} must be an http(s) URL such as https://example.org, got `{raw}`")),
+        }
+    }
+
+    fn finish<T>(mut self, value: Option<T>) -> Result<T, ConfigError> {
+        match value {
+            Some(value) if self.problems.is_empty() => Ok(value),
+            _ if self.problems.is_empty() => {
+                self.problems.push("the configuration is incomplete".into());
+                Err(ConfigError(self.problems))
+            }
+            _ => Err(ConfigError(self.problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const MINIMAL: [(&str, &str); 2] = [
+        ("DATABASE_URL", "postgres://u@127.0.0.1/db"),
+        ("LECTERN_SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+    ];
+
+    #[test]
+    fn minimal_environment_uses_documented_defaults() {
+        let config = config(&MINIMAL).expect("valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert!(!config.dev_login && !config.dev_mode && !config.secure_cookies());
+        assert_eq!(config.github_api_url.as_str(), "https://api.github.com/");
+        assert_eq!(config.session_ttl, Duration::from_secs(336 * 3600));
+    }
+
+    #[test]
+    fn every_bad_variable_is_named() {
+        let err = config(&[
+            ("DATABASE_URL", "mysql://x"),
+            ("LECTERN_LISTEN", "eight-thousand"),
+            ("LECTERN_SECRET_KEY", "short"),
+            ("LECTERN_DEV_LOGIN", "maybe"),
+            ("GITHUB_API_URL", "not a url"),
+        ])
+        .expect_err("invalid");
+        let text = err.to_string();
+        for name in ["DATABASE_URL", "LECTERN_LISTEN", "LECTERN_SECRET_KEY", "LECTERN_DEV_LOGIN", "GITHUB_API_URL"] {
+            assert!(text.contains(name), "{name} missing from: {text}");
+        }
+        assert_eq!(err.0.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn missing_required_variables_say_how_to_fix_them() {
+        let text = config(&[]).expect_err("invalid").to_string();
+        assert!(text.contains("DATABASE_URL is required"), "{text}");
+        assert!(text.contains("openssl rand"), "{text}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = config(&MINIMAL).expect("valid");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("0123456789abcdef"), "{debug}");
+        assert!(!debug.contains("postgres://u@"), "{debug}");
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure_and_admins_are_case_insensitive() {
+        let mut vars = MINIMAL.to_vec();
+        vars.push(("LECTERN_PUBLIC_URL", "https://ci.example.edu"));
+        vars.push(("LECTERN_ADMINS", "Ada, grace ,"));
+        let config = config(&vars).expect("valid");
+        assert!(config.secure_cookies());
+        assert!(config.is_admin_login("ADA") && config.is_admin_login("grace"));
+        assert!(!config.is_admin_login("alan"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Enumerations stored as TEXT with a CHECK constraint, mapped to Rust enums here.
+
+use std::io::Write as _;
+
+use diesel::deserialize::{self, FromSql};
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::Text;
+
+/// Declares an enum stored as TEXT, with its SQL spelling per variant.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+        #[diesel(sql_type = Text)]
+        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)+];
+
+            /// The value stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text,)+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($name))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ToSql<Text, Pg> for $name {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                out.write_all(self.as_str().as_bytes())?;
+                Ok(IsNull::No)
+            }
+        }
+
+        impl FromSql<Text, Pg> for $name {
+            fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+                let text = std::str::from_utf8(bytes.as_bytes())?;
+                Ok(text.parse()?)
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// A person's role in one course. Ordered by what it may do: student < ta < instructor.
+    #[derive(PartialOrd, Ord, async_graphql::Enum)]
+    pub enum Role {
+        Student = "student",
+        Ta = "ta",
+        Instructor = "instructor",
+    }
+}
+
+text_enum! {
+    /// Where a build is in its life.
+    #[derive(async_graphql::Enum)]
+    pub enum BuildStatus {
+        Queued = "queued",
+        Running = "running",
+        Passed = "passed",
+        Failed = "failed",
+        Errored = "errored",
+        TimedOut = "timed_out",
+        Cancelled = "cancelled",
+    }
+}
+
+impl BuildStatus {
+    /// Whether the build has ended for good.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+text_enum! {
+    /// What caused a build.
+    #[derive(async_graphql::Enum)]
+    pub enum BuildTrigger {
+        Push = "push",
+        PullRequest = "pull_request",
+        Retry = "retry",
+        Manual = "manual",
+    }
+}
+
+text_enum! {
+    /// Which sandbox ran a build.
+    #[derive(async_graphql::Enum)]
+    pub enum ExecutorKind {
+        Kubernetes = "kubernetes",
+        Docker = "docker",
+        Local = "local",
+    }
+}
+
+text_enum! {
+    /// Which stream a chunk of build output came from.
+    #[derive(async_graphql::Enum)]
+    pub enum LogStream {
+        Stdout = "stdout",
+        Stderr = "stderr",
+        System = "system",
+    }
+}
+
+text_enum! {
+    /// How one test ended.
+    #[derive(async_graphql::Enum)]
+    pub enum TestOutcome {
+        Passed = "passed",
+        Failed = "failed",
+        Skipped = "skipped",
+        Errored = "errored",
+    }
+}
+
+text_enum! {
+    /// The state of a repository's webhook on GitHub.
+    #[derive(async_graphql::Enum)]
+    pub enum WebhookStatus {
+        Pending = "pending",
+        Active = "active",
+        Missing = "missing",
+        Failed = "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trips() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(*role));
+        }
+        for status in BuildStatus::ALL {
+            assert_eq!(status.as_str().parse::<BuildStatus>(), Ok(*status));
+        }
+        assert!("admin".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn roles_are_ordered_by_power() {
+        assert!(Role::Student < Role::Ta && Role::Ta < Role::Instructor);
+    }
+}

@@ -1,0 +1,124 @@
+//! PostgreSQL: the connection pool, the embedded migrations and the models.
+
+pub mod enums;
+pub mod models;
+pub mod schema;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// The migrations in `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// Key of the advisory lock that serialises migrations across server replicas.
+const MIGRATION_LOCK: i64 = 0x6c65_6374_6572_6e00; // "lectern\0"
+
+/// The shared pool of database connections.
+pub type DbPool = Pool<AsyncPgConnection>;
+/// One pooled connection.
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// Opens a pool of at most `size` connections; waiting for one times out after 10 s.
+pub fn pool(database_url: &str, size: usize) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("could not create the database pool")
+}
+
+/// Applies every pending migration and returns the versions applied. Safe to run from several
+/// processes at once: they take turns through an advisory lock.
+///
+/// Needs the multi-thread tokio runtime (diesel's migration harness blocks in place).
+pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
+    let mut conn = connect(database_url).await?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .execute(&mut conn)
+        .await
+        .context("could not take the migration lock")?;
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let applied = harness
+        .run_pending_migrations(MIGRATIONS)
+        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .map_err(|e| anyhow::anyhow!("a migration failed: {e}"));
+    let mut conn = harness.into_inner();
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .execute(&mut conn)
+        .await
+        .context("could not release the migration lock")?;
+    applied
+}
+
+/// Reverts every applied migration, newest first. For tests of the migrations themselves.
+pub async fn revert_all(database_url: &str) -> anyhow::Result<Vec<String>> {
+    let conn = connect(database_url).await?;
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let reverted = harness
+        .revert_all_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("reverting a migration failed: {e}"))?;
+    Ok(reverted.iter().map(ToString::to_string).collect())
+}
+
+/// Applied and pending migration versions, in order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+}
+
+/// Which of the embedded migrations the database has applied.
+pub async fn migration_status(conn: &mut AsyncPgConnection) -> anyhow::Result<MigrationStatus> {
+    use diesel::sql_types::{Bool, Text};
+
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = Bool)]
+        exists: bool,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+
+    let table: Exists =
+        diesel::sql_query("SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS exists")
+            .get_result(conn)
+            .await?;
+    let applied: Vec<String> = if table.exists {
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+            .load::<Version>(conn)
+            .await?
+            .into_iter()
+            .map(|v| v.version)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let known = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("embedded migrations are unreadable: {e}"))?;
+    let pending = known
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .filter(|version| !applied.contains(version))
+        .collect();
+    Ok(MigrationStatus { applied, pending })
+}
+
+/// A single connection outside the pool, for migrations and administration.
+pub async fn connect(database_url: &str) -> anyhow::Result<AsyncPgConnection> {
+    AsyncPgConnection::establish(database_url)
+        .await
+        .context("could not connect to PostgreSQL (is it running, and is DATABASE_URL right?)")
+}

@@ -1,0 +1,166 @@
+//! Assignments: what to run, with which limits, for how many points, due when.
+
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::assignments;
+
+/// An assignment of a course.
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = assignments, check_for_backend(diesel::pg::Pg))]
+pub struct Assignment {
+    pub id: i64,
+    pub course_id: i64,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub image: String,
+    pub test_command: String,
+    pub timeout_seconds: i32,
+    pub memory_mb: i32,
+    pub cpu_millis: i32,
+    pub points: BigDecimal,
+    pub due_at: Option<DateTime<Utc>>,
+    pub allow_dockerfile: bool,
+    pub allowed_branches: Vec<Option<String>>,
+    pub hidden_tests_repo: Option<String>,
+    pub hidden_tests_ref: Option<String>,
+    pub report_path: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new assignment, validated by the caller.
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = assignments)]
+pub struct NewAssignment {
+    pub course_id: i64,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub image: String,
+    pub test_command: String,
+    pub timeout_seconds: i32,
+    pub memory_mb: i32,
+    pub cpu_millis: i32,
+    pub points: BigDecimal,
+    pub due_at: Option<DateTime<Utc>>,
+    pub allow_dockerfile: bool,
+    pub allowed_branches: Vec<Option<String>>,
+    pub hidden_tests_repo: Option<String>,
+    pub hidden_tests_ref: Option<String>,
+    pub report_path: Option<String>,
+}
+
+/// Changes to an assignment: `None` keeps a value; `Some(None)` clears a nullable one.
+#[derive(Clone, Debug, Default, AsChangeset)]
+#[diesel(table_name = assignments)]
+pub struct AssignmentChanges {
+    pub slug: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub test_command: Option<String>,
+    pub timeout_seconds: Option<i32>,
+    pub memory_mb: Option<i32>,
+    pub cpu_millis: Option<i32>,
+    pub points: Option<BigDecimal>,
+    pub due_at: Option<Option<DateTime<Utc>>>,
+    pub allow_dockerfile: Option<bool>,
+    pub allowed_branches: Option<Vec<Option<String>>>,
+    pub hidden_tests_repo: Option<Option<String>>,
+    pub hidden_tests_ref: Option<Option<String>>,
+    pub report_path: Option<Option<String>>,
+}
+
+impl AssignmentChanges {
+    fn is_empty(&self) -> bool {
+        let Self {
+            slug,
+            title,
+            description,
+            image,
+            test_command,
+            timeout_seconds,
+            memory_mb,
+            cpu_millis,
+            points,
+            due_at,
+            allow_dockerfile,
+            allowed_branches,
+            hidden_tests_repo,
+            hidden_tests_ref,
+            report_path,
+        } = self;
+        slug.is_none()
+            && title.is_none()
+            && description.is_none()
+            && image.is_none()
+            && test_command.is_none()
+            && timeout_seconds.is_none()
+            && memory_mb.is_none()
+            && cpu_millis.is_none()
+            && points.is_none()
+            && due_at.is_none()
+            && allow_dockerfile.is_none()
+            && allowed_branches.is_none()
+            && hidden_tests_repo.is_none()
+            && hidden_tests_ref.is_none()
+            && report_path.is_none()
+    }
+}
+
+impl Assignment {
+    pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Assignment> {
+        assignments::table.find(id).select(Assignment::as_select()).first(conn).await
+    }
+
+    pub async fn find_by_slug(conn: &mut AsyncPgConnection, course_id: i64, slug: &str) -> QueryResult<Assignment> {
+        assignments::table
+            .filter(assignments::course_id.eq(course_id))
+            .filter(assignments::slug.eq(slug))
+            .select(Assignment::as_select())
+            .first(conn)
+            .await
+    }
+
+    /// The course's assignments, by due date (undated last), then title.
+    pub async fn list(conn: &mut AsyncPgConnection, course_id: i64) -> QueryResult<Vec<Assignment>> {
+        assignments::table
+            .filter(assignments::course_id.eq(course_id))
+            .order((assignments::due_at.asc().nulls_last(), assignments::title.asc(), assignments::id.asc()))
+            .select(Assignment::as_select())
+            .load(conn)
+            .await
+    }
+
+    pub async fn create(conn: &mut AsyncPgConnection, new: &NewAssignment) -> QueryResult<Assignment> {
+        diesel::insert_into(assignments::table)
+            .values(new)
+            .returning(Assignment::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    pub async fn update(conn: &mut AsyncPgConnection, id: i64, changes: &AssignmentChanges) -> QueryResult<Assignment> {
+        if changes.is_empty() {
+            return Self::find(conn, id).await;
+        }
+        diesel::update(assignments::table.find(id))
+            .set(changes)
+            .returning(Assignment::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
+        diesel::delete(assignments::table.find(id)).execute(conn).await
+    }
+
+    /// The branch patterns that trigger builds (empty: every branch).
+    pub fn branch_patterns(&self) -> Vec<String> {
+        self.allowed_branches.iter().flatten().cloned().collect()
+    }
+}

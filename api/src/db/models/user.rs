@@ -1,0 +1,104 @@
+//! People: signed in with GitHub (or, in development, by login alone).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::users;
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// PostgreSQL's `lower(text)`, matching the case-insensitive unique index on logins.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A person. The encrypted GitHub token is deliberately not part of this row type: it is
+/// read only by the code that calls GitHub.
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: i64,
+    pub github_id: Option<i64>,
+    pub login: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub avatar_url: Option<String>,
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Whether `login` has GitHub's shape: 1–39 letters, digits and inner hyphens.
+pub fn is_valid_login(login: &str) -> bool {
+    let bytes = login.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 39
+        && bytes[0] != b'-'
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+}
+
+impl User {
+    pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<User> {
+        users::table.find(id).select(User::as_select()).first(conn).await
+    }
+
+    /// Finds a user by login, ignoring case as GitHub does.
+    pub async fn find_by_login(conn: &mut AsyncPgConnection, login: &str) -> QueryResult<Option<User>> {
+        users::table
+            .filter(lower(users::login).eq(lower(login)))
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The user with this login, created without a GitHub account when missing. Used by the
+    /// development sign-in and the demo seed only.
+    pub async fn find_or_create_local(
+        conn: &mut AsyncPgConnection,
+        login: &str,
+        name: Option<&str>,
+    ) -> QueryResult<User> {
+        if let Some(user) = Self::find_by_login(conn, login).await? {
+            return Ok(user);
+        }
+        let inserted = diesel::insert_into(users::table)
+            .values((users::login.eq(login), users::name.eq(name)))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await;
+        match inserted {
+            // Another request created it in between.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Self::find_by_login(conn, login).await?.ok_or(diesel::result::Error::NotFound),
+            other => other,
+        }
+    }
+
+    /// Marks this user a platform administrator (or not).
+    pub async fn set_admin(conn: &mut AsyncPgConnection, id: i64, admin: bool) -> QueryResult<User> {
+        diesel::update(users::table.find(id))
+            .set(users::is_admin.eq(admin))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_login;
+
+    #[test]
+    fn logins_follow_githubs_rules() {
+        for ok in ["a", "ada", "grace-hopper", "A1", &"x".repeat(39)] {
+            assert!(is_valid_login(ok), "{ok}");
+        }
+        for bad in ["", "-ada", "ada lovelace", "ada_l", "ad@", &"x".repeat(40), "<script>"] {
+            assert!(!is_valid_login(bad), "{bad}");
+        }
+    }
+}

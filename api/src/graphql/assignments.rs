@@ -1,0 +1,293 @@
+//! Assignments: what runs, with which limits, for how many points, due when.
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, Utc};
+
+use super::context::{db, parse_id, signed_in};
+use crate::auth::{Need, access};
+use crate::db::models::{Assignment, AssignmentChanges, NewAssignment};
+use crate::error::{AppError, GqlResult};
+use crate::validate;
+
+#[derive(Default)]
+pub struct AssignmentQuery;
+
+#[Object]
+impl AssignmentQuery {
+    /// An assignment by id, in a course the viewer belongs to.
+    async fn assignment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<AssignmentNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (assignment, access) = access::assignment(&mut conn, me, parse_id(&id)?, Need::Member).await?;
+        Ok(AssignmentNode { assignment, staff: access.is_staff() })
+    }
+}
+
+/// A new assignment. Limits default to 10 minutes, 512 MiB and one CPU.
+#[derive(InputObject)]
+struct CreateAssignmentInput {
+    course_id: ID,
+    /// URL identifier within the course, e.g. `hw1`.
+    slug: String,
+    title: String,
+    #[graphql(default)]
+    description: String,
+    /// The image the tests run in, e.g. `localhost/lectern-python:3.11`.
+    image: String,
+    /// The shell command that runs the tests, e.g. `python3 -m pytest -q`.
+    test_command: String,
+    #[graphql(default = 600)]
+    timeout_seconds: i32,
+    #[graphql(default = 512)]
+    memory_mb: i32,
+    #[graphql(default = 1000)]
+    cpu_millis: i32,
+    /// Points the assignment is worth (up to two decimals).
+    points: Option<BigDecimal>,
+    due_at: Option<DateTime<Utc>>,
+    #[graphql(default)]
+    allow_dockerfile: bool,
+    /// Branch patterns (`*` wildcards) that trigger builds; empty for every branch.
+    #[graphql(default)]
+    allowed_branches: Vec<String>,
+    hidden_tests_repo: Option<String>,
+    hidden_tests_ref: Option<String>,
+    /// Where the tests write a JUnit XML report, relative to the checkout.
+    report_path: Option<String>,
+}
+
+/// Changes to an assignment: omitted fields stay; `null` clears an optional one.
+#[derive(InputObject)]
+struct UpdateAssignmentInput {
+    slug: Option<String>,
+    title: Option<String>,
+    description: Option<String>,
+    image: Option<String>,
+    test_command: Option<String>,
+    timeout_seconds: Option<i32>,
+    memory_mb: Option<i32>,
+    cpu_millis: Option<i32>,
+    points: Option<BigDecimal>,
+    due_at: MaybeUndefined<DateTime<Utc>>,
+    allow_dockerfile: Option<bool>,
+    allowed_branches: Option<Vec<String>>,
+    hidden_tests_repo: MaybeUndefined<String>,
+    hidden_tests_ref: MaybeUndefined<String>,
+    report_path: MaybeUndefined<String>,
+}
+
+const TIMEOUT_RANGE: std::ops::RangeInclusive<i32> = 1..=86_400;
+const MEMORY_RANGE: std::ops::RangeInclusive<i32> = 16..=65_536;
+const CPU_RANGE: std::ops::RangeInclusive<i32> = 100..=64_000;
+
+fn points(value: &BigDecimal) -> Result<BigDecimal, AppError> {
+    let max = BigDecimal::from(100_000_000);
+    if value.sign() == bigdecimal::num_bigint::Sign::Minus || *value >= max {
+        return Err(AppError::invalid("points", "must be between 0 and 99999999.99"));
+    }
+    if value.fractional_digit_count() > 2 && &value.with_scale(2) != value {
+        return Err(AppError::invalid("points", "use at most two decimals"));
+    }
+    Ok(value.with_scale(2))
+}
+
+fn branches(patterns: &[String]) -> Result<Vec<Option<String>>, AppError> {
+    if patterns.len() > 50 {
+        return Err(AppError::invalid("allowedBranches", "at most 50 patterns"));
+    }
+    patterns.iter().map(|p| validate::branch_pattern("allowedBranches", p).map(Some)).collect()
+}
+
+fn hidden_repo(value: &str) -> Result<String, AppError> {
+    let value = validate::text("hiddenTestsRepo", value, 1, 2048)?;
+    if value.starts_with("https://") || value.starts_with("ssh://") || value.starts_with("git@") {
+        Ok(value)
+    } else {
+        Err(AppError::invalid("hiddenTestsRepo", "must be a git URL (https://…, ssh://… or git@host:owner/repo)"))
+    }
+}
+
+fn report_path(value: &str) -> Result<String, AppError> {
+    let value = validate::text("reportPath", value, 1, 1024)?;
+    if value.starts_with('/') || value.split('/').any(|part| part == "..") {
+        return Err(AppError::invalid("reportPath", "must be a path inside the checkout, without `..`"));
+    }
+    Ok(value)
+}
+
+fn optional<T>(value: Option<String>, check: impl Fn(&str) -> Result<T, AppError>) -> Result<Option<T>, AppError> {
+    value.filter(|v| !v.trim().is_empty()).map(|v| check(&v)).transpose()
+}
+
+fn patch<T>(value: MaybeUndefined<String>, check: impl Fn(&str) -> Result<T, AppError>) -> Result<Option<Option<T>>, AppError> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(v) if v.trim().is_empty() => Ok(Some(None)),
+        MaybeUndefined::Value(v) => Ok(Some(Some(check(&v)?))),
+    }
+}
+
+#[derive(Default)]
+pub struct AssignmentMutation;
+
+#[Object]
+impl AssignmentMutation {
+    /// Adds an assignment to a course. Instructors only.
+    async fn create_assignment(&self, ctx: &Context<'_>, input: CreateAssignmentInput) -> GqlResult<AssignmentNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let access = access::course(&mut conn, me, parse_id(&input.course_id)?, Need::Instructor).await?;
+        access.ensure_writable()?;
+        let new = NewAssignment {
+            course_id: access.course.id,
+            slug: validate::slug("slug", &input.slug)?,
+            title: validate::text("title", &input.title, 1, 200)?,
+            description: validate::text("description", &input.description, 0, 20_000)?,
+            image: validate::image("image", &input.image)?,
+            test_command: validate::text("testCommand", &input.test_command, 1, 4096)?,
+            timeout_seconds: validate::int_in("timeoutSeconds", input.timeout_seconds, TIMEOUT_RANGE, "seconds")?,
+            memory_mb: validate::int_in("memoryMb", input.memory_mb, MEMORY_RANGE, "MiB")?,
+            cpu_millis: validate::int_in("cpuMillis", input.cpu_millis, CPU_RANGE, "millicores")?,
+            points: points(&input.points.unwrap_or_else(|| BigDecimal::from(100)))?,
+            due_at: input.due_at,
+            allow_dockerfile: input.allow_dockerfile,
+            allowed_branches: branches(&input.allowed_branches)?,
+            hidden_tests_repo: optional(input.hidden_tests_repo, hidden_repo)?,
+            hidden_tests_ref: optional(input.hidden_tests_ref, |r| validate::text("hiddenTestsRef", r, 1, 256))?,
+            report_path: optional(input.report_path, report_path)?,
+        };
+        if new.hidden_tests_ref.is_some() && new.hidden_tests_repo.is_none() {
+            return Err(AppError::invalid("hiddenTestsRef", "name the hidden tests' repository too").into());
+        }
+        let assignment = Assignment::create(&mut conn, &new).await?;
+        tracing::info!(course = access.course.id, assignment = assignment.id, "assignment created");
+        Ok(AssignmentNode { assignment, staff: true })
+    }
+
+    /// Changes an assignment. Instructors only.
+    async fn update_assignment(&self, ctx: &Context<'_>, id: ID, input: UpdateAssignmentInput) -> GqlResult<AssignmentNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (current, access) = access::assignment(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
+        access.ensure_writable()?;
+        let changes = AssignmentChanges {
+            slug: input.slug.map(|s| validate::slug("slug", &s)).transpose()?,
+            title: input.title.map(|t| validate::text("title", &t, 1, 200)).transpose()?,
+            description: input.description.map(|d| validate::text("description", &d, 0, 20_000)).transpose()?,
+            image: input.image.map(|i| validate::image("image", &i)).transpose()?,
+            test_command: input.test_command.map(|c| validate::text("testCommand", &c, 1, 4096)).transpose()?,
+            timeout_seconds: input
+                .timeout_seconds
+                .map(|t| validate::int_in("timeoutSeconds", t, TIMEOUT_RANGE, "seconds"))
+                .transpose()?,
+            memory_mb: input.memory_mb.map(|m| validate::int_in("memoryMb", m, MEMORY_RANGE, "MiB")).transpose()?,
+            cpu_millis: input.cpu_millis.map(|c| validate::int_in("cpuMillis", c, CPU_RANGE, "millicores")).transpose()?,
+            points: input.points.as_ref().map(points).transpose()?,
+            due_at: match input.due_at {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(at) => Some(Some(at)),
+            },
+            allow_dockerfile: input.allow_dockerfile,
+            allowed_branches: input.allowed_branches.as_deref().map(branches).transpose()?,
+            hidden_tests_repo: patch(input.hidden_tests_repo, hidden_repo)?,
+            hidden_tests_ref: patch(input.hidden_tests_ref, |r| validate::text("hiddenTestsRef", r, 1, 256))?,
+            report_path: patch(input.report_path, report_path)?,
+        };
+        let repo_after = match &changes.hidden_tests_repo {
+            Some(repo) => repo.is_some(),
+            None => current.hidden_tests_repo.is_some(),
+        };
+        let ref_after = match &changes.hidden_tests_ref {
+            Some(r) => r.is_some(),
+            None => current.hidden_tests_ref.is_some(),
+        };
+        if ref_after && !repo_after {
+            return Err(AppError::invalid("hiddenTestsRef", "name the hidden tests' repository too").into());
+        }
+        let assignment = Assignment::update(&mut conn, current.id, &changes).await?;
+        Ok(AssignmentNode { assignment, staff: true })
+    }
+
+    /// Deletes an assignment with its repositories and builds. Instructors only.
+    async fn delete_assignment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (assignment, access) = access::assignment(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
+        access.ensure_writable()?;
+        Assignment::delete(&mut conn, assignment.id).await?;
+        Ok(id)
+    }
+}
+
+/// An assignment as one viewer sees it: the hidden tests' source only for staff.
+pub struct AssignmentNode {
+    pub assignment: Assignment,
+    pub staff: bool,
+}
+
+#[Object(name = "Assignment")]
+impl AssignmentNode {
+    async fn id(&self) -> ID {
+        ID(self.assignment.id.to_string())
+    }
+    async fn slug(&self) -> &str {
+        &self.assignment.slug
+    }
+    async fn title(&self) -> &str {
+        &self.assignment.title
+    }
+    async fn description(&self) -> &str {
+        &self.assignment.description
+    }
+    async fn image(&self) -> &str {
+        &self.assignment.image
+    }
+    async fn test_command(&self) -> &str {
+        &self.assignment.test_command
+    }
+    async fn timeout_seconds(&self) -> i32 {
+        self.assignment.timeout_seconds
+    }
+    async fn memory_mb(&self) -> i32 {
+        self.assignment.memory_mb
+    }
+    async fn cpu_millis(&self) -> i32 {
+        self.assignment.cpu_millis
+    }
+    async fn points(&self) -> &BigDecimal {
+        &self.assignment.points
+    }
+    async fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.assignment.due_at
+    }
+    async fn allow_dockerfile(&self) -> bool {
+        self.assignment.allow_dockerfile
+    }
+    async fn allowed_branches(&self) -> Vec<String> {
+        self.assignment.branch_patterns()
+    }
+    /// Whether hidden tests run after the student's (their source is for staff only).
+    async fn has_hidden_tests(&self) -> bool {
+        self.assignment.hidden_tests_repo.is_some()
+    }
+    /// Staff only; null for students.
+    async fn hidden_tests_repo(&self) -> Option<&str> {
+        self.staff.then_some(self.assignment.hidden_tests_repo.as_deref()).flatten()
+    }
+    /// Staff only; null for students.
+    async fn hidden_tests_ref(&self) -> Option<&str> {
+        self.staff.then_some(self.assignment.hidden_tests_ref.as_deref()).flatten()
+    }
+    async fn report_path(&self) -> Option<&str> {
+        self.assignment.report_path.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.assignment.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.assignment.updated_at
+    }
+}

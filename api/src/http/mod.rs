@@ -1,0 +1,99 @@
+//! The HTTP surface: GraphQL, sign-in, health and the web client, with the layers every
+//! request passes (request ids, tracing, body limits, origin checks, security headers).
+
+mod auth;
+mod graphql;
+mod health;
+mod web;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::graphql::LecternSchema;
+
+/// The header carrying each request's id, returned to the client for error reports.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Largest request body accepted anywhere (GraphQL documents are far smaller).
+const MAX_BODY: usize = 256 * 1024;
+
+/// Router state: the app and the GraphQL schema built over it.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub schema: LecternSchema,
+}
+
+impl axum::extract::FromRef<AppState> for App {
+    fn from_ref(state: &AppState) -> App {
+        state.app.clone()
+    }
+}
+
+/// The whole application as one router.
+pub fn router(app: App) -> Router {
+    let schema = crate::graphql::schema(app.clone());
+    let state = AppState { app: app.clone(), schema };
+    let api = Router::new()
+        .route("/graphql", post(graphql::execute).get(graphql::graphiql))
+        .route("/auth/dev/login", post(auth::dev_login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route_layer(middleware::from_fn_with_state(app.clone(), check_origin))
+        .with_state(state);
+    api.merge(web::router(&app))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+}
+
+/// Refuses state-changing requests sent by another site: when a browser says where a POST
+/// comes from (`Origin`), it must be this server's public origin. SameSite=Lax cookies
+/// already keep sessions out of cross-site POSTs; this is the second lock.
+async fn check_origin(State(app): State<App>, request: Request, next: Next) -> Response {
+    let unsafe_method = request.method() != Method::GET && request.method() != Method::HEAD;
+    if unsafe_method && let Some(origin) = request.headers().get(header::ORIGIN) {
+        let expected = app.config.public_url.origin().ascii_serialization();
+        if origin.as_bytes() != expected.as_bytes() {
+            return crate::error::AppError::BadRequest(format!(
+                "cross-origin request refused: this server only accepts requests from {expected} (set LECTERN_PUBLIC_URL if that is wrong)"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
+}

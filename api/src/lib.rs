@@ -1,0 +1,16 @@
+//! Lectern: continuous integration and autograding for programming courses.
+//!
+//! The `lectern` binary is a thin command line over this library; the integration tests
+//! drive the same router and database code through HTTP.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod server;
+pub mod telemetry;
+pub mod validate;

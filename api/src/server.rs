@@ -1,0 +1,97 @@
+//! `lectern serve`: migrate, bind, serve until SIGINT/SIGTERM, with housekeeping alongside.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::db::{self, models::Session};
+
+/// Options of `lectern serve`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOptions {
+    /// Skip applying pending migrations at start.
+    pub no_migrate: bool,
+}
+
+/// Runs the server until a shutdown signal; in-flight requests finish first.
+pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
+    let config = &app.config;
+    if config.dev_login {
+        tracing::warn!(
+            "!!! LECTERN_DEV_LOGIN is on: anyone who can reach this server can sign in as anyone. \
+             Never enable it on a server students or the internet can reach. !!!"
+        );
+    }
+    if config.dev_mode {
+        tracing::warn!("LECTERN_DEV_MODE is on: GraphiQL is served at /graphql");
+    }
+    if !options.no_migrate {
+        let applied = db::migrate(config.database_url.expose()).await?;
+        if applied.is_empty() {
+            tracing::info!("database schema is up to date");
+        } else {
+            tracing::info!(migrations = ?applied, "applied migrations");
+        }
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {} (LECTERN_LISTEN); is another server using it?", config.listen))?;
+    tracing::info!(listen = %config.listen, public_url = %config.public_url, "Lectern is serving");
+    let housekeeping = tokio::spawn(housekeeping(app.clone()));
+    let router = crate::http::router(app);
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed");
+    housekeeping.abort();
+    tracing::info!("Lectern stopped");
+    result
+}
+
+/// Periodic clean-up: expired sessions.
+async fn housekeeping(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let purged = async {
+            let mut conn = app.db().await?;
+            Ok::<_, crate::error::AppError>(Session::purge_expired(&mut conn).await?)
+        }
+        .await;
+        match purged {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
+            Err(err) => tracing::warn!(error = %err, "could not purge expired sessions"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

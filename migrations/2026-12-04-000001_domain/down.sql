@@ -1,0 +1,14 @@
+DROP TABLE jobs;
+DROP TABLE webhook_deliveries;
+DROP TABLE test_results;
+DROP TABLE log_chunks;
+DROP TABLE builds;
+DROP FUNCTION lectern_check_build_transition();
+DROP TABLE repositories;
+DROP TABLE assignments;
+DROP TABLE memberships;
+DROP TABLE invites;
+DROP TABLE courses;
+DROP TABLE sessions;
+DROP TABLE users;
+DROP FUNCTION lectern_touch_updated_at();
