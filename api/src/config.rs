@@ -137,8 +137,15 @@ impl Config {
         };
         let dev_mode = env.bool("LECTERN_DEV_MODE", false);
         let dev_login = env.bool("LECTERN_DEV_LOGIN", false);
-        let web_dir = PathBuf::from(env.get("LECTERN_WEB_DIR").unwrap_or_else(|| "web/dist".into()));
-        let db_pool_size = env.parse("LECTERN_DB_POOL_SIZE", Some(16), "a number of connections, 1 to 1000");
+        let web_dir = PathBuf::from(
+            env.get("LECTERN_WEB_DIR")
+                .unwrap_or_else(|| "web/dist".into()),
+        );
+        let db_pool_size = env.parse(
+            "LECTERN_DB_POOL_SIZE",
+            Some(16),
+            "a number of connections, 1 to 1000",
+        );
         let db_pool_size = db_pool_size.filter(|n| (1..=1000).contains(n)).or_else(|| {
             env.problem::<usize>("LECTERN_DB_POOL_SIZE must be a number of connections, 1 to 1000")
         });
@@ -158,8 +165,11 @@ impl Config {
                 "LECTERN_COURSE_CREATION must be `anyone` or `admins`, got `{other}`"
             )),
         };
-        let session_hours: Option<u64> =
-            env.parse("LECTERN_SESSION_TTL_HOURS", Some(336), "a number of hours, 1 or more");
+        let session_hours: Option<u64> = env.parse(
+            "LECTERN_SESSION_TTL_HOURS",
+            Some(336),
+            "a number of hours, 1 or more",
+        );
         let session_ttl = match session_hours {
             Some(0) => env.problem("LECTERN_SESSION_TTL_HOURS must be 1 or more"),
             hours => hours.map(|h| Duration::from_secs(h * 3600)),
@@ -167,9 +177,9 @@ impl Config {
         let log_format = match env.get("LECTERN_LOG_FORMAT").as_deref() {
             None | Some("text") => Some(LogFormat::Text),
             Some("json") => Some(LogFormat::Json),
-            Some(other) => {
-                env.problem(format!("LECTERN_LOG_FORMAT must be `text` or `json`, got `{other}`"))
-            }
+            Some(other) => env.problem(format!(
+                "LECTERN_LOG_FORMAT must be `text` or `json`, got `{other}`"
+            )),
         };
         let log_filter = env.get("LECTERN_LOG").unwrap_or_else(|| "info".into());
         let github_url = env.url("GITHUB_URL", Some("https://github.com"));
@@ -216,12 +226,17 @@ struct Env<F> {
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn new(get: F) -> Self {
-        Self { get, problems: Vec::new() }
+        Self {
+            get,
+            problems: Vec::new(),
+        }
     }
 
     /// A variable's value; an empty value counts as unset.
     fn get(&self, name: &str) -> Option<String> {
-        (self.get)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.get)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn problem<T>(&mut self, message: impl Into<String>) -> Option<T> {
@@ -241,7 +256,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
-    fn parse<T: std::str::FromStr>(&mut self, name: &str, default: Option<T>, expected: &str) -> Option<T> {
+    fn parse<T: std::str::FromStr>(
+        &mut self,
+        name: &str,
+        default: Option<T>,
+        expected: &str,
+    ) -> Option<T> {
         match self.get(name) {
             None => default,
             Some(raw) => match raw.parse() {
@@ -257,7 +277,8 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             Some("1" | "true" | "yes" | "on") => true,
             Some("0" | "false" | "no" | "off") => false,
             Some(other) => {
-                self.problems.push(format!("{name} must be true or false, got `{other}`"));
+                self.problems
+                    .push(format!("{name} must be true or false, got `{other}`"));
                 default
             }
         }
@@ -266,8 +287,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn url(&mut self, name: &str, default: Option<&str>) -> Option<Url> {
         let raw = self.get(name).or_else(|| default.map(str::to_owned))?;
         match Url::parse(&raw) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
-            _ => self.problem(format!("{name} must be an http(s) URL such as https://example.org, got `{raw}`")),
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
+            _ => self.problem(format!(
+                "{name} must be an http(s) URL such as https://example.org, got `{raw}`"
+            )),
         }
     }
 
@@ -289,8 +314,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -320,7 +347,13 @@ mod tests {
         ])
         .expect_err("invalid");
         let text = err.to_string();
-        for name in ["DATABASE_URL", "LECTERN_LISTEN", "LECTERN_SECRET_KEY", "LECTERN_DEV_LOGIN", "GITHUB_API_URL"] {
+        for name in [
+            "DATABASE_URL",
+            "LECTERN_LISTEN",
+            "LECTERN_SECRET_KEY",
+            "LECTERN_DEV_LOGIN",
+            "GITHUB_API_URL",
+        ] {
             assert!(text.contains(name), "{name} missing from: {text}");
         }
         assert_eq!(err.0.len(), 5, "{text}");

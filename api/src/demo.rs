@@ -32,13 +32,23 @@ pub struct Seeded {
 pub async fn seed(conn: &mut AsyncPgConnection) -> anyhow::Result<Seeded> {
     let mut users = Vec::new();
     for (login, name, role) in PEOPLE {
-        users.push((User::find_or_create_local(conn, login, Some(name)).await?, *role));
+        users.push((
+            User::find_or_create_local(conn, login, Some(name)).await?,
+            *role,
+        ));
     }
     let instructor = users[0].0.id;
     let (course, created) = match Course::find_by_slug(conn, COURSE_SLUG).await {
         Ok(course) => (course, false),
         Err(diesel::result::Error::NotFound) => (
-            Course::create(conn, instructor, COURSE_SLUG, "CS 101: Introduction to Programming (demo)", "Fall 2026").await?,
+            Course::create(
+                conn,
+                instructor,
+                COURSE_SLUG,
+                "CS 101: Introduction to Programming (demo)",
+                "Fall 2026",
+            )
+            .await?,
             true,
         ),
         Err(err) => return Err(err.into()),
@@ -46,7 +56,10 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> anyhow::Result<Seeded> {
     for (user, role) in &users {
         Membership::join(conn, course.id, user.id, *role, None).await?;
     }
-    if Assignment::find_by_slug(conn, course.id, "hello").await.is_err() {
+    if Assignment::find_by_slug(conn, course.id, "hello")
+        .await
+        .is_err()
+    {
         Assignment::create(
             conn,
             &NewAssignment {
@@ -77,7 +90,15 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> anyhow::Result<Seeded> {
         .find(|i| i.role == Role::Student && i.state(now) == crate::db::models::InviteState::Active)
     {
         Some(invite) => invite.code,
-        None => Invite::create(conn, course.id, Role::Student, None, None, instructor).await?.code,
+        None => {
+            Invite::create(conn, course.id, Role::Student, None, None, instructor)
+                .await?
+                .code
+        }
     };
-    Ok(Seeded { course, created, student_invite })
+    Ok(Seeded {
+        course,
+        created,
+        student_invite,
+    })
 }

@@ -15,7 +15,10 @@ pub enum AppError {
     BadRequest(String),
     /// A field of an input failed validation; `field` names it for forms.
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("sign in first")]
@@ -32,7 +35,10 @@ pub type AppResult<T> = Result<T, AppError>;
 impl AppError {
     /// A validation failure of one input field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 
     /// The stable, machine-readable code clients switch on.
@@ -158,15 +164,22 @@ mod tests {
     fn internal_errors_hide_their_cause() {
         let err = AppError::Internal(anyhow::anyhow!("relation \"users\" does not exist"));
         let message = err.public_message();
-        assert!(message.starts_with("internal error (reference "), "{message}");
+        assert!(
+            message.starts_with("internal error (reference "),
+            "{message}"
+        );
         assert!(!message.contains("relation"), "{message}");
     }
 
     #[test]
     fn graphql_errors_carry_code_and_field() {
-        let err: async_graphql::Error = GqlError::from(AppError::invalid("slug", "too short")).into();
+        let err: async_graphql::Error =
+            GqlError::from(AppError::invalid("slug", "too short")).into();
         let ext = err.extensions.expect("extensions");
-        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("BAD_USER_INPUT")));
+        assert_eq!(
+            ext.get("code"),
+            Some(&async_graphql::Value::from("BAD_USER_INPUT"))
+        );
         assert_eq!(ext.get("field"), Some(&async_graphql::Value::from("slug")));
         assert_eq!(err.message, "slug: too short");
     }

@@ -38,7 +38,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -91,7 +94,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let mut conn = db::connect(url.expose()).await?;
             let seeded = demo::seed(&mut conn).await?;
             let verb = if seeded.created { "Created" } else { "Found" };
-            println!("{verb} the demo course `{}` ({}).", seeded.course.slug, seeded.course.name);
+            println!(
+                "{verb} the demo course `{}` ({}).",
+                seeded.course.slug, seeded.course.name
+            );
             println!("People (sign in with the development sign-in):");
             for (login, name, role) in demo::PEOPLE {
                 println!("  {login:<8} {name:<18} {role}");

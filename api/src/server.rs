@@ -35,9 +35,12 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
             tracing::info!(migrations = ?applied, "applied migrations");
         }
     }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("could not listen on {} (LECTERN_LISTEN); is another server using it?", config.listen))?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "could not listen on {} (LECTERN_LISTEN); is another server using it?",
+            config.listen
+        )
+    })?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "Lectern is serving");
     let housekeeping = tokio::spawn(housekeeping(app.clone()));
     let router = crate::http::router(app);

@@ -53,7 +53,9 @@ impl CourseAccess {
     /// Refuses changes to an archived course.
     pub fn ensure_writable(&self) -> AppResult<()> {
         if self.course.is_archived() {
-            Err(AppError::BadRequest("this course is archived; restore it before changing it".into()))
+            Err(AppError::BadRequest(
+                "this course is archived; restore it before changing it".into(),
+            ))
         } else {
             Ok(())
         }
@@ -61,13 +63,23 @@ impl CourseAccess {
 }
 
 /// The viewer's access to a course, checked against `need`.
-pub async fn course(conn: &mut AsyncPgConnection, viewer: &CurrentUser, course_id: i64, need: Need) -> AppResult<CourseAccess> {
+pub async fn course(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    course_id: i64,
+    need: Need,
+) -> AppResult<CourseAccess> {
     let course = Course::find(conn, course_id).await?;
     check(conn, viewer, course, need).await
 }
 
 /// Like [`course`], by slug.
-pub async fn course_by_slug(conn: &mut AsyncPgConnection, viewer: &CurrentUser, slug: &str, need: Need) -> AppResult<CourseAccess> {
+pub async fn course_by_slug(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    slug: &str,
+    need: Need,
+) -> AppResult<CourseAccess> {
     let course = Course::find_by_slug(conn, slug).await?;
     check(conn, viewer, course, need).await
 }
@@ -85,15 +97,29 @@ pub async fn assignment(
 }
 
 /// An invite and the viewer's access to its course.
-pub async fn invite(conn: &mut AsyncPgConnection, viewer: &CurrentUser, invite_id: i64, need: Need) -> AppResult<(Invite, CourseAccess)> {
+pub async fn invite(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    invite_id: i64,
+    need: Need,
+) -> AppResult<(Invite, CourseAccess)> {
     let invite = Invite::find(conn, invite_id).await?;
     let access = course(conn, viewer, invite.course_id, need).await?;
     Ok((invite, access))
 }
 
-async fn check(conn: &mut AsyncPgConnection, viewer: &CurrentUser, course: Course, need: Need) -> AppResult<CourseAccess> {
+async fn check(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    course: Course,
+    need: Need,
+) -> AppResult<CourseAccess> {
     let role = Membership::role_of(conn, course.id, viewer.user.id).await?;
-    let access = CourseAccess { course, role, admin: viewer.is_admin };
+    let access = CourseAccess {
+        course,
+        role,
+        admin: viewer.is_admin,
+    };
     if access.role.is_none() && !access.admin {
         return Err(AppError::NotFound);
     }
@@ -119,7 +145,11 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };
-        CourseAccess { course, role, admin }
+        CourseAccess {
+            course,
+            role,
+            admin,
+        }
     }
 
     #[test]
@@ -132,7 +162,11 @@ mod tests {
         ];
         for (role, expected) in table {
             let a = access(role, false);
-            let got = [a.allows(Need::Member), a.allows(Need::Staff), a.allows(Need::Instructor)];
+            let got = [
+                a.allows(Need::Member),
+                a.allows(Need::Staff),
+                a.allows(Need::Instructor),
+            ];
             assert_eq!(got, expected, "{role:?}");
         }
         let admin = access(None, true);

@@ -34,7 +34,11 @@ impl Viewer {
 /// The cookie's name: with the `__Host-` prefix when served over https, which makes browsers
 /// refuse it unless it is Secure, host-only and for path `/`.
 pub fn cookie_name(config: &Config) -> &'static str {
-    if config.secure_cookies() { "__Host-lectern_session" } else { "lectern_session" }
+    if config.secure_cookies() {
+        "__Host-lectern_session"
+    } else {
+        "lectern_session"
+    }
 }
 
 /// The Set-Cookie value that stores a new session token.
@@ -109,6 +113,9 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Viewer::from_request_parts(parts, state).await?.0.ok_or(AppError::Unauthenticated)
+        Viewer::from_request_parts(parts, state)
+            .await?
+            .0
+            .ok_or(AppError::Unauthenticated)
     }
 }

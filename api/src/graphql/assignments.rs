@@ -19,8 +19,12 @@ impl AssignmentQuery {
     async fn assignment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<AssignmentNode> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
-        let (assignment, access) = access::assignment(&mut conn, me, parse_id(&id)?, Need::Member).await?;
-        Ok(AssignmentNode { assignment, staff: access.is_staff() })
+        let (assignment, access) =
+            access::assignment(&mut conn, me, parse_id(&id)?, Need::Member).await?;
+        Ok(AssignmentNode {
+            assignment,
+            staff: access.is_staff(),
+        })
     }
 }
 
@@ -84,7 +88,10 @@ const CPU_RANGE: std::ops::RangeInclusive<i32> = 100..=64_000;
 fn points(value: &BigDecimal) -> Result<BigDecimal, AppError> {
     let max = BigDecimal::from(100_000_000);
     if value.sign() == bigdecimal::num_bigint::Sign::Minus || *value >= max {
-        return Err(AppError::invalid("points", "must be between 0 and 99999999.99"));
+        return Err(AppError::invalid(
+            "points",
+            "must be between 0 and 99999999.99",
+        ));
     }
     if value.fractional_digit_count() > 2 && &value.with_scale(2) != value {
         return Err(AppError::invalid("points", "use at most two decimals"));
@@ -96,7 +103,10 @@ fn branches(patterns: &[String]) -> Result<Vec<Option<String>>, AppError> {
     if patterns.len() > 50 {
         return Err(AppError::invalid("allowedBranches", "at most 50 patterns"));
     }
-    patterns.iter().map(|p| validate::branch_pattern("allowedBranches", p).map(Some)).collect()
+    patterns
+        .iter()
+        .map(|p| validate::branch_pattern("allowedBranches", p).map(Some))
+        .collect()
 }
 
 fn hidden_repo(value: &str) -> Result<String, AppError> {
@@ -104,23 +114,38 @@ fn hidden_repo(value: &str) -> Result<String, AppError> {
     if value.starts_with("https://") || value.starts_with("ssh://") || value.starts_with("git@") {
         Ok(value)
     } else {
-        Err(AppError::invalid("hiddenTestsRepo", "must be a git URL (https://…, ssh://… or git@host:owner/repo)"))
+        Err(AppError::invalid(
+            "hiddenTestsRepo",
+            "must be a git URL (https://…, ssh://… or git@host:owner/repo)",
+        ))
     }
 }
 
 fn report_path(value: &str) -> Result<String, AppError> {
     let value = validate::text("reportPath", value, 1, 1024)?;
     if value.starts_with('/') || value.split('/').any(|part| part == "..") {
-        return Err(AppError::invalid("reportPath", "must be a path inside the checkout, without `..`"));
+        return Err(AppError::invalid(
+            "reportPath",
+            "must be a path inside the checkout, without `..`",
+        ));
     }
     Ok(value)
 }
 
-fn optional<T>(value: Option<String>, check: impl Fn(&str) -> Result<T, AppError>) -> Result<Option<T>, AppError> {
-    value.filter(|v| !v.trim().is_empty()).map(|v| check(&v)).transpose()
+fn optional<T>(
+    value: Option<String>,
+    check: impl Fn(&str) -> Result<T, AppError>,
+) -> Result<Option<T>, AppError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| check(&v))
+        .transpose()
 }
 
-fn patch<T>(value: MaybeUndefined<String>, check: impl Fn(&str) -> Result<T, AppError>) -> Result<Option<Option<T>>, AppError> {
+fn patch<T>(
+    value: MaybeUndefined<String>,
+    check: impl Fn(&str) -> Result<T, AppError>,
+) -> Result<Option<Option<T>>, AppError> {
     match value {
         MaybeUndefined::Undefined => Ok(None),
         MaybeUndefined::Null => Ok(Some(None)),
@@ -135,10 +160,15 @@ pub struct AssignmentMutation;
 #[Object]
 impl AssignmentMutation {
     /// Adds an assignment to a course. Instructors only.
-    async fn create_assignment(&self, ctx: &Context<'_>, input: CreateAssignmentInput) -> GqlResult<AssignmentNode> {
+    async fn create_assignment(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAssignmentInput,
+    ) -> GqlResult<AssignmentNode> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
-        let access = access::course(&mut conn, me, parse_id(&input.course_id)?, Need::Instructor).await?;
+        let access =
+            access::course(&mut conn, me, parse_id(&input.course_id)?, Need::Instructor).await?;
         access.ensure_writable()?;
         let new = NewAssignment {
             course_id: access.course.id,
@@ -147,7 +177,12 @@ impl AssignmentMutation {
             description: validate::text("description", &input.description, 0, 20_000)?,
             image: validate::image("image", &input.image)?,
             test_command: validate::text("testCommand", &input.test_command, 1, 4096)?,
-            timeout_seconds: validate::int_in("timeoutSeconds", input.timeout_seconds, TIMEOUT_RANGE, "seconds")?,
+            timeout_seconds: validate::int_in(
+                "timeoutSeconds",
+                input.timeout_seconds,
+                TIMEOUT_RANGE,
+                "seconds",
+            )?,
             memory_mb: validate::int_in("memoryMb", input.memory_mb, MEMORY_RANGE, "MiB")?,
             cpu_millis: validate::int_in("cpuMillis", input.cpu_millis, CPU_RANGE, "millicores")?,
             points: points(&input.points.unwrap_or_else(|| BigDecimal::from(100)))?,
@@ -155,35 +190,72 @@ impl AssignmentMutation {
             allow_dockerfile: input.allow_dockerfile,
             allowed_branches: branches(&input.allowed_branches)?,
             hidden_tests_repo: optional(input.hidden_tests_repo, hidden_repo)?,
-            hidden_tests_ref: optional(input.hidden_tests_ref, |r| validate::text("hiddenTestsRef", r, 1, 256))?,
+            hidden_tests_ref: optional(input.hidden_tests_ref, |r| {
+                validate::text("hiddenTestsRef", r, 1, 256)
+            })?,
             report_path: optional(input.report_path, report_path)?,
         };
         if new.hidden_tests_ref.is_some() && new.hidden_tests_repo.is_none() {
-            return Err(AppError::invalid("hiddenTestsRef", "name the hidden tests' repository too").into());
+            return Err(AppError::invalid(
+                "hiddenTestsRef",
+                "name the hidden tests' repository too",
+            )
+            .into());
         }
         let assignment = Assignment::create(&mut conn, &new).await?;
-        tracing::info!(course = access.course.id, assignment = assignment.id, "assignment created");
-        Ok(AssignmentNode { assignment, staff: true })
+        tracing::info!(
+            course = access.course.id,
+            assignment = assignment.id,
+            "assignment created"
+        );
+        Ok(AssignmentNode {
+            assignment,
+            staff: true,
+        })
     }
 
     /// Changes an assignment. Instructors only.
-    async fn update_assignment(&self, ctx: &Context<'_>, id: ID, input: UpdateAssignmentInput) -> GqlResult<AssignmentNode> {
+    async fn update_assignment(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateAssignmentInput,
+    ) -> GqlResult<AssignmentNode> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
-        let (current, access) = access::assignment(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
+        let (current, access) =
+            access::assignment(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
         access.ensure_writable()?;
         let changes = AssignmentChanges {
             slug: input.slug.map(|s| validate::slug("slug", &s)).transpose()?,
-            title: input.title.map(|t| validate::text("title", &t, 1, 200)).transpose()?,
-            description: input.description.map(|d| validate::text("description", &d, 0, 20_000)).transpose()?,
-            image: input.image.map(|i| validate::image("image", &i)).transpose()?,
-            test_command: input.test_command.map(|c| validate::text("testCommand", &c, 1, 4096)).transpose()?,
+            title: input
+                .title
+                .map(|t| validate::text("title", &t, 1, 200))
+                .transpose()?,
+            description: input
+                .description
+                .map(|d| validate::text("description", &d, 0, 20_000))
+                .transpose()?,
+            image: input
+                .image
+                .map(|i| validate::image("image", &i))
+                .transpose()?,
+            test_command: input
+                .test_command
+                .map(|c| validate::text("testCommand", &c, 1, 4096))
+                .transpose()?,
             timeout_seconds: input
                 .timeout_seconds
                 .map(|t| validate::int_in("timeoutSeconds", t, TIMEOUT_RANGE, "seconds"))
                 .transpose()?,
-            memory_mb: input.memory_mb.map(|m| validate::int_in("memoryMb", m, MEMORY_RANGE, "MiB")).transpose()?,
-            cpu_millis: input.cpu_millis.map(|c| validate::int_in("cpuMillis", c, CPU_RANGE, "millicores")).transpose()?,
+            memory_mb: input
+                .memory_mb
+                .map(|m| validate::int_in("memoryMb", m, MEMORY_RANGE, "MiB"))
+                .transpose()?,
+            cpu_millis: input
+                .cpu_millis
+                .map(|c| validate::int_in("cpuMillis", c, CPU_RANGE, "millicores"))
+                .transpose()?,
             points: input.points.as_ref().map(points).transpose()?,
             due_at: match input.due_at {
                 MaybeUndefined::Undefined => None,
@@ -191,9 +263,15 @@ impl AssignmentMutation {
                 MaybeUndefined::Value(at) => Some(Some(at)),
             },
             allow_dockerfile: input.allow_dockerfile,
-            allowed_branches: input.allowed_branches.as_deref().map(branches).transpose()?,
+            allowed_branches: input
+                .allowed_branches
+                .as_deref()
+                .map(branches)
+                .transpose()?,
             hidden_tests_repo: patch(input.hidden_tests_repo, hidden_repo)?,
-            hidden_tests_ref: patch(input.hidden_tests_ref, |r| validate::text("hiddenTestsRef", r, 1, 256))?,
+            hidden_tests_ref: patch(input.hidden_tests_ref, |r| {
+                validate::text("hiddenTestsRef", r, 1, 256)
+            })?,
             report_path: patch(input.report_path, report_path)?,
         };
         let repo_after = match &changes.hidden_tests_repo {
@@ -205,17 +283,25 @@ impl AssignmentMutation {
             None => current.hidden_tests_ref.is_some(),
         };
         if ref_after && !repo_after {
-            return Err(AppError::invalid("hiddenTestsRef", "name the hidden tests' repository too").into());
+            return Err(AppError::invalid(
+                "hiddenTestsRef",
+                "name the hidden tests' repository too",
+            )
+            .into());
         }
         let assignment = Assignment::update(&mut conn, current.id, &changes).await?;
-        Ok(AssignmentNode { assignment, staff: true })
+        Ok(AssignmentNode {
+            assignment,
+            staff: true,
+        })
     }
 
     /// Deletes an assignment with its repositories and builds. Instructors only.
     async fn delete_assignment(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ID> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
-        let (assignment, access) = access::assignment(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
+        let (assignment, access) =
+            access::assignment(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
         access.ensure_writable()?;
         Assignment::delete(&mut conn, assignment.id).await?;
         Ok(id)
@@ -275,11 +361,15 @@ impl AssignmentNode {
     }
     /// Staff only; null for students.
     async fn hidden_tests_repo(&self) -> Option<&str> {
-        self.staff.then_some(self.assignment.hidden_tests_repo.as_deref()).flatten()
+        self.staff
+            .then_some(self.assignment.hidden_tests_repo.as_deref())
+            .flatten()
     }
     /// Staff only; null for students.
     async fn hidden_tests_ref(&self) -> Option<&str> {
-        self.staff.then_some(self.assignment.hidden_tests_ref.as_deref()).flatten()
+        self.staff
+            .then_some(self.assignment.hidden_tests_ref.as_deref())
+            .flatten()
     }
     async fn report_path(&self) -> Option<&str> {
         self.assignment.report_path.as_deref()

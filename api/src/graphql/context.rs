@@ -9,8 +9,9 @@ use crate::error::{AppError, GqlResult};
 
 /// The app, put into the schema's data when it was built.
 pub fn app<'a>(ctx: &Context<'a>) -> GqlResult<&'a App> {
-    ctx.data::<App>()
-        .map_err(|_| AppError::Internal(anyhow::anyhow!("the schema was built without the app")).into())
+    ctx.data::<App>().map_err(|_| {
+        AppError::Internal(anyhow::anyhow!("the schema was built without the app")).into()
+    })
 }
 
 /// A database connection from the pool.
@@ -31,5 +32,8 @@ pub fn signed_in<'a>(ctx: &Context<'a>) -> GqlResult<&'a CurrentUser> {
 
 /// A numeric database id from a GraphQL `ID`; anything else names no object.
 pub fn parse_id(id: &ID) -> Result<i64, AppError> {
-    id.parse::<i64>().ok().filter(|id| *id > 0).ok_or(AppError::NotFound)
+    id.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(AppError::NotFound)
 }

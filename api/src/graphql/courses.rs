@@ -22,7 +22,9 @@ impl CourseQuery {
     async fn course(&self, ctx: &Context<'_>, slug: String) -> GqlResult<CourseNode> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
-        Ok(CourseNode(access::course_by_slug(&mut conn, me, &slug, Need::Member).await?))
+        Ok(CourseNode(
+            access::course_by_slug(&mut conn, me, &slug, Need::Member).await?,
+        ))
     }
 }
 
@@ -49,7 +51,11 @@ struct UpdateCourseInput {
 #[Object]
 impl CourseMutation {
     /// Creates a course; its creator becomes its first instructor.
-    async fn create_course(&self, ctx: &Context<'_>, input: CreateCourseInput) -> GqlResult<CourseNode> {
+    async fn create_course(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCourseInput,
+    ) -> GqlResult<CourseNode> {
         let me = signed_in(ctx)?;
         if app(ctx)?.config.course_creation == CourseCreation::Admins && !me.is_admin {
             return Err(AppError::BadRequest(
@@ -63,18 +69,41 @@ impl CourseMutation {
         let mut conn = db(ctx).await?;
         let course = Course::create(&mut conn, me.user.id, &slug, &name, &term).await?;
         tracing::info!(course = course.id, slug = %course.slug, user = me.user.id, "course created");
-        Ok(CourseNode(CourseAccess { course, role: Some(Role::Instructor), admin: me.is_admin }))
+        Ok(CourseNode(CourseAccess {
+            course,
+            role: Some(Role::Instructor),
+            admin: me.is_admin,
+        }))
     }
 
     /// Renames a course or changes its term. Instructors only.
-    async fn update_course(&self, ctx: &Context<'_>, id: ID, input: UpdateCourseInput) -> GqlResult<CourseNode> {
+    async fn update_course(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateCourseInput,
+    ) -> GqlResult<CourseNode> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
         let mut access = access::course(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
         access.ensure_writable()?;
-        let name = input.name.as_deref().map(|n| validate::text("name", n, 1, 200)).transpose()?;
-        let term = input.term.as_deref().map(|t| validate::text("term", t, 0, 100)).transpose()?;
-        access.course = Course::update(&mut conn, access.course.id, name.as_deref(), term.as_deref()).await?;
+        let name = input
+            .name
+            .as_deref()
+            .map(|n| validate::text("name", n, 1, 200))
+            .transpose()?;
+        let term = input
+            .term
+            .as_deref()
+            .map(|t| validate::text("term", t, 0, 100))
+            .transpose()?;
+        access.course = Course::update(
+            &mut conn,
+            access.course.id,
+            name.as_deref(),
+            term.as_deref(),
+        )
+        .await?;
         Ok(CourseNode(access))
     }
 
@@ -95,12 +124,21 @@ impl CourseMutation {
 
     /// Deletes a course with all its assignments, repositories and builds. Instructors only;
     /// `confirmSlug` must repeat the course's slug.
-    async fn delete_course(&self, ctx: &Context<'_>, id: ID, confirm_slug: String) -> GqlResult<ID> {
+    async fn delete_course(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        confirm_slug: String,
+    ) -> GqlResult<ID> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
         let access = access::course(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
         if confirm_slug != access.course.slug {
-            return Err(AppError::invalid("confirmSlug", "type the course's slug to confirm deleting it").into());
+            return Err(AppError::invalid(
+                "confirmSlug",
+                "type the course's slug to confirm deleting it",
+            )
+            .into());
         }
         Course::delete(&mut conn, access.course.id).await?;
         tracing::warn!(course = access.course.id, slug = %access.course.slug, user = me.user.id, "course deleted");
@@ -158,7 +196,12 @@ impl CourseNode {
     async fn counts(&self, ctx: &Context<'_>) -> GqlResult<CourseCounts> {
         let mut conn = db(ctx).await?;
         let c = Course::counts(&mut conn, self.0.course.id).await?;
-        Ok(CourseCounts { instructors: c.instructors, tas: c.tas, students: c.students, assignments: c.assignments })
+        Ok(CourseCounts {
+            instructors: c.instructors,
+            tas: c.tas,
+            students: c.students,
+            assignments: c.assignments,
+        })
     }
     /// Assignments by due date.
     async fn assignments(&self, ctx: &Context<'_>) -> GqlResult<Vec<AssignmentNode>> {
@@ -167,17 +210,27 @@ impl CourseNode {
         Ok(Assignment::list(&mut conn, self.0.course.id)
             .await?
             .into_iter()
-            .map(|a| AssignmentNode { assignment: a, staff })
+            .map(|a| AssignmentNode {
+                assignment: a,
+                staff,
+            })
             .collect())
     }
     /// One assignment by slug.
     async fn assignment(&self, ctx: &Context<'_>, slug: String) -> GqlResult<AssignmentNode> {
         let mut conn = db(ctx).await?;
         let assignment = Assignment::find_by_slug(&mut conn, self.0.course.id, &slug).await?;
-        Ok(AssignmentNode { assignment, staff: self.0.is_staff() })
+        Ok(AssignmentNode {
+            assignment,
+            staff: self.0.is_staff(),
+        })
     }
     /// The roster. Staff see everyone; students see the staff and themselves.
-    async fn members(&self, ctx: &Context<'_>, role: Option<Role>) -> GqlResult<Vec<MembershipNode>> {
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        role: Option<Role>,
+    ) -> GqlResult<Vec<MembershipNode>> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
         let staff = self.0.is_staff();
@@ -194,6 +247,10 @@ impl CourseNode {
             return Err(AppError::Forbidden.into());
         }
         let mut conn = db(ctx).await?;
-        Ok(Invite::list(&mut conn, self.0.course.id).await?.into_iter().map(InviteNode).collect())
+        Ok(Invite::list(&mut conn, self.0.course.id)
+            .await?
+            .into_iter()
+            .map(InviteNode)
+            .collect())
     }
 }

@@ -16,11 +16,19 @@ pub use context::parse_id;
 
 /// Every query.
 #[derive(MergedObject, Default)]
-pub struct Query(users::UserQuery, courses::CourseQuery, assignments::AssignmentQuery);
+pub struct Query(
+    users::UserQuery,
+    courses::CourseQuery,
+    assignments::AssignmentQuery,
+);
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
-pub struct Mutation(courses::CourseMutation, roster::RosterMutation, assignments::AssignmentMutation);
+pub struct Mutation(
+    courses::CourseMutation,
+    roster::RosterMutation,
+    assignments::AssignmentMutation,
+);
 
 /// The executable schema.
 pub type LecternSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -53,10 +53,15 @@ impl From<RedeemError> for AppError {
 #[Object]
 impl RosterMutation {
     /// Creates an invite code for a role. Instructors only.
-    async fn create_invite(&self, ctx: &Context<'_>, input: CreateInviteInput) -> GqlResult<InviteNode> {
+    async fn create_invite(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateInviteInput,
+    ) -> GqlResult<InviteNode> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
-        let access = access::course(&mut conn, me, parse_id(&input.course_id)?, Need::Instructor).await?;
+        let access =
+            access::course(&mut conn, me, parse_id(&input.course_id)?, Need::Instructor).await?;
         access.ensure_writable()?;
         let now = Utc::now();
         if let Some(at) = input.expires_at {
@@ -64,16 +69,29 @@ impl RosterMutation {
                 return Err(AppError::invalid("expiresAt", "must be in the future").into());
             }
             if at - now > MAX_INVITE_LIFETIME {
-                return Err(AppError::invalid("expiresAt", "must be at most a year from now").into());
+                return Err(
+                    AppError::invalid("expiresAt", "must be at most a year from now").into(),
+                );
             }
         }
         if let Some(max) = input.max_uses
             && !(1..=MAX_INVITE_USES).contains(&max)
         {
-            return Err(AppError::invalid("maxUses", format!("must be between 1 and {MAX_INVITE_USES}")).into());
+            return Err(AppError::invalid(
+                "maxUses",
+                format!("must be between 1 and {MAX_INVITE_USES}"),
+            )
+            .into());
         }
-        let invite =
-            Invite::create(&mut conn, access.course.id, input.role, input.expires_at, input.max_uses, me.user.id).await?;
+        let invite = Invite::create(
+            &mut conn,
+            access.course.id,
+            input.role,
+            input.expires_at,
+            input.max_uses,
+            me.user.id,
+        )
+        .await?;
         tracing::info!(course = access.course.id, invite = invite.id, role = %invite.role, "invite created");
         Ok(InviteNode(invite))
     }
@@ -93,11 +111,21 @@ impl RosterMutation {
         let mut conn = db(ctx).await?;
         let (membership, course) = Invite::redeem(&mut conn, &code, me.user.id).await?;
         tracing::info!(course = course.id, user = me.user.id, role = %membership.role, "joined course");
-        Ok(CourseNode(CourseAccess { course, role: Some(membership.role), admin: me.is_admin }))
+        Ok(CourseNode(CourseAccess {
+            course,
+            role: Some(membership.role),
+            admin: me.is_admin,
+        }))
     }
 
     /// Changes a member's role. Instructors only; a course always keeps an instructor.
-    async fn set_member_role(&self, ctx: &Context<'_>, course_id: ID, user_id: ID, role: Role) -> GqlResult<MembershipNode> {
+    async fn set_member_role(
+        &self,
+        ctx: &Context<'_>,
+        course_id: ID,
+        user_id: ID,
+        role: Role,
+    ) -> GqlResult<MembershipNode> {
         let me = signed_in(ctx)?;
         let mut conn = db(ctx).await?;
         let access = access::course(&mut conn, me, parse_id(&course_id)?, Need::Instructor).await?;
@@ -157,7 +185,12 @@ impl InviteNode {
     }
     /// The link to share: opening it signed in joins the course.
     async fn join_url(&self, ctx: &Context<'_>) -> GqlResult<String> {
-        let base = app(ctx)?.config.public_url.as_str().trim_end_matches('/').to_owned();
+        let base = app(ctx)?
+            .config
+            .public_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
         Ok(format!("{base}/join/{}", self.0.code))
     }
     async fn role(&self) -> Role {

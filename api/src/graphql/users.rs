@@ -22,7 +22,9 @@ impl UserQuery {
     /// Which ways of signing in this server offers.
     async fn sign_in_options(&self, ctx: &Context<'_>) -> GqlResult<SignInOptions> {
         let config = &app(ctx)?.config;
-        Ok(SignInOptions { dev_login: config.dev_login })
+        Ok(SignInOptions {
+            dev_login: config.dev_login,
+        })
     }
 }
 
@@ -75,7 +77,13 @@ impl Me {
         let courses = Course::list_for_user(&mut conn, me.user.id, include_archived).await?;
         Ok(courses
             .into_iter()
-            .map(|c| CourseNode(CourseAccess { course: c.course, role: c.role, admin: me.is_admin }))
+            .map(|c| {
+                CourseNode(CourseAccess {
+                    course: c.course,
+                    role: c.role,
+                    admin: me.is_admin,
+                })
+            })
             .collect())
     }
 }

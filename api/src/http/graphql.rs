@@ -10,12 +10,21 @@ use super::AppState;
 use crate::auth::Viewer;
 
 /// Executes one GraphQL request as the viewer (batches are not accepted).
-pub async fn execute(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap, request: GraphQLRequest) -> Response {
+pub async fn execute(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
     // Only JSON bodies: a cross-site HTML form cannot send them without a CORS preflight.
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !json {
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

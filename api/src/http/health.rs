@@ -29,7 +29,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     match db::migration_status(&mut conn).await {
         Ok(status) if status.pending.is_empty() => (
             StatusCode::OK,
-            Json(json!({ "ready": true, "database": "ok", "migrations": { "applied": status.applied.len(), "pending": [] } })),
+            Json(
+                json!({ "ready": true, "database": "ok", "migrations": { "applied": status.applied.len(), "pending": [] } }),
+            ),
         ),
         Ok(status) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -40,8 +42,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
             })),
         ),
         Err(err) => {
-            tracing::warn!(error = format!("{err:#}"), "readiness: migration status unknown");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "database": "error" })))
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "readiness: migration status unknown"
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "ready": false, "database": "error" })),
+            )
         }
     }
 }

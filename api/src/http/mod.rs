@@ -44,7 +44,10 @@ impl axum::extract::FromRef<AppState> for App {
 /// The whole application as one router.
 pub fn router(app: App) -> Router {
     let schema = crate::graphql::schema(app.clone());
-    let state = AppState { app: app.clone(), schema };
+    let state = AppState {
+        app: app.clone(),
+        schema,
+    };
     let api = Router::new()
         .route("/graphql", post(graphql::execute).get(graphql::graphiql))
         .route("/auth/dev/login", post(auth::dev_login))

@@ -114,10 +114,18 @@ impl AssignmentChanges {
 
 impl Assignment {
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Assignment> {
-        assignments::table.find(id).select(Assignment::as_select()).first(conn).await
+        assignments::table
+            .find(id)
+            .select(Assignment::as_select())
+            .first(conn)
+            .await
     }
 
-    pub async fn find_by_slug(conn: &mut AsyncPgConnection, course_id: i64, slug: &str) -> QueryResult<Assignment> {
+    pub async fn find_by_slug(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+        slug: &str,
+    ) -> QueryResult<Assignment> {
         assignments::table
             .filter(assignments::course_id.eq(course_id))
             .filter(assignments::slug.eq(slug))
@@ -127,16 +135,26 @@ impl Assignment {
     }
 
     /// The course's assignments, by due date (undated last), then title.
-    pub async fn list(conn: &mut AsyncPgConnection, course_id: i64) -> QueryResult<Vec<Assignment>> {
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+    ) -> QueryResult<Vec<Assignment>> {
         assignments::table
             .filter(assignments::course_id.eq(course_id))
-            .order((assignments::due_at.asc().nulls_last(), assignments::title.asc(), assignments::id.asc()))
+            .order((
+                assignments::due_at.asc().nulls_last(),
+                assignments::title.asc(),
+                assignments::id.asc(),
+            ))
             .select(Assignment::as_select())
             .load(conn)
             .await
     }
 
-    pub async fn create(conn: &mut AsyncPgConnection, new: &NewAssignment) -> QueryResult<Assignment> {
+    pub async fn create(
+        conn: &mut AsyncPgConnection,
+        new: &NewAssignment,
+    ) -> QueryResult<Assignment> {
         diesel::insert_into(assignments::table)
             .values(new)
             .returning(Assignment::as_returning())
@@ -144,7 +162,11 @@ impl Assignment {
             .await
     }
 
-    pub async fn update(conn: &mut AsyncPgConnection, id: i64, changes: &AssignmentChanges) -> QueryResult<Assignment> {
+    pub async fn update(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        changes: &AssignmentChanges,
+    ) -> QueryResult<Assignment> {
         if changes.is_empty() {
             return Self::find(conn, id).await;
         }
@@ -156,7 +178,9 @@ impl Assignment {
     }
 
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
-        diesel::delete(assignments::table.find(id)).execute(conn).await
+        diesel::delete(assignments::table.find(id))
+            .execute(conn)
+            .await
     }
 
     /// The branch patterns that trigger builds (empty: every branch).

@@ -40,7 +40,11 @@ pub struct CourseCounts {
 
 impl Course {
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Course> {
-        courses::table.find(id).select(Course::as_select()).first(conn).await
+        courses::table
+            .find(id)
+            .select(Course::as_select())
+            .first(conn)
+            .await
     }
 
     pub async fn find_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> QueryResult<Course> {
@@ -102,7 +106,10 @@ impl Course {
         let rows: Vec<(Course, Role)> = query.load(conn).await?;
         Ok(rows
             .into_iter()
-            .map(|(course, role)| CourseWithRole { course, role: Some(role) })
+            .map(|(course, role)| CourseWithRole {
+                course,
+                role: Some(role),
+            })
             .collect())
     }
 
@@ -130,7 +137,11 @@ impl Course {
     }
 
     /// Archives (read-only from then on) or restores a course.
-    pub async fn set_archived(conn: &mut AsyncPgConnection, id: i64, archived: bool) -> QueryResult<Course> {
+    pub async fn set_archived(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        archived: bool,
+    ) -> QueryResult<Course> {
         let archived_at = archived.then(Utc::now);
         diesel::update(courses::table.find(id))
             .set(courses::archived_at.eq(archived_at))
@@ -157,7 +168,10 @@ impl Course {
             .count()
             .get_result(conn)
             .await?;
-        let mut counts = CourseCounts { assignments, ..CourseCounts::default() };
+        let mut counts = CourseCounts {
+            assignments,
+            ..CourseCounts::default()
+        };
         for (role, n) in per_role {
             match role {
                 Role::Instructor => counts.instructors = n,

@@ -41,7 +41,9 @@ pub enum RedeemError {
     UnknownCode,
     #[error("this invite has expired; ask the course staff for a new one")]
     Expired,
-    #[error("this invite has been used as many times as allowed; ask the course staff for a new one")]
+    #[error(
+        "this invite has been used as many times as allowed; ask the course staff for a new one"
+    )]
     UsedUp,
     #[error("this invite was revoked; ask the course staff for a new one")]
     Revoked,
@@ -87,7 +89,11 @@ impl Invite {
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Invite> {
-        invites::table.find(id).select(Invite::as_select()).first(conn).await
+        invites::table
+            .find(id)
+            .select(Invite::as_select())
+            .first(conn)
+            .await
     }
 
     /// Creates an invite with a fresh code.
@@ -126,9 +132,9 @@ impl Invite {
     /// Revokes the invite (idempotent: the first revocation time is kept).
     pub async fn revoke(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Invite> {
         diesel::update(invites::table.find(id))
-            .set(invites::revoked_at.eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>(
-                "coalesce(revoked_at, now())",
-            )))
+            .set(invites::revoked_at.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+            >("coalesce(revoked_at, now())")))
             .returning(Invite::as_returning())
             .get_result(conn)
             .await
@@ -152,7 +158,11 @@ impl Invite {
                 .await
                 .optional()?
                 .ok_or(RedeemError::UnknownCode)?;
-            let course: Course = courses::table.find(invite.course_id).select(Course::as_select()).first(conn).await?;
+            let course: Course = courses::table
+                .find(invite.course_id)
+                .select(Course::as_select())
+                .first(conn)
+                .await?;
             if course.is_archived() {
                 return Err(RedeemError::CourseArchived);
             }
@@ -167,7 +177,8 @@ impl Invite {
                 InviteState::UsedUp => return Err(RedeemError::UsedUp),
                 InviteState::Revoked => return Err(RedeemError::Revoked),
             }
-            let (membership, _) = Membership::join(conn, course.id, user_id, invite.role, Some(invite.id)).await?;
+            let (membership, _) =
+                Membership::join(conn, course.id, user_id, invite.role, Some(invite.id)).await?;
             diesel::update(invites::table.find(invite.id))
                 .set(invites::uses.eq(invites::uses + 1))
                 .execute(conn)
@@ -209,11 +220,21 @@ mod tests {
     fn state_names_the_first_reason_an_invite_is_unusable() {
         let now = Utc::now();
         assert_eq!(invite().state(now), InviteState::Active);
-        let expired = Invite { expires_at: Some(now - chrono::TimeDelta::seconds(1)), ..invite() };
+        let expired = Invite {
+            expires_at: Some(now - chrono::TimeDelta::seconds(1)),
+            ..invite()
+        };
         assert_eq!(expired.state(now), InviteState::Expired);
-        let used_up = Invite { max_uses: Some(2), uses: 2, ..invite() };
+        let used_up = Invite {
+            max_uses: Some(2),
+            uses: 2,
+            ..invite()
+        };
         assert_eq!(used_up.state(now), InviteState::UsedUp);
-        let revoked = Invite { revoked_at: Some(now), ..used_up };
+        let revoked = Invite {
+            revoked_at: Some(now),
+            ..used_up
+        };
         assert_eq!(revoked.state(now), InviteState::Revoked);
     }
 }

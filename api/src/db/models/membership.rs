@@ -40,7 +40,11 @@ pub enum RosterError {
 
 impl Membership {
     /// `user_id`'s role in `course_id`, if a member.
-    pub async fn role_of(conn: &mut AsyncPgConnection, course_id: i64, user_id: i64) -> QueryResult<Option<Role>> {
+    pub async fn role_of(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+        user_id: i64,
+    ) -> QueryResult<Option<Role>> {
         memberships::table
             .find((course_id, user_id))
             .select(memberships::role)
@@ -49,7 +53,11 @@ impl Membership {
             .optional()
     }
 
-    pub async fn find(conn: &mut AsyncPgConnection, course_id: i64, user_id: i64) -> QueryResult<Membership> {
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+        user_id: i64,
+    ) -> QueryResult<Membership> {
         memberships::table
             .find((course_id, user_id))
             .select(Membership::as_select())
@@ -58,7 +66,11 @@ impl Membership {
     }
 
     /// The course's members, optionally of one role, instructors first, then by login.
-    pub async fn list(conn: &mut AsyncPgConnection, course_id: i64, role: Option<Role>) -> QueryResult<Vec<Member>> {
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+        role: Option<Role>,
+    ) -> QueryResult<Vec<Member>> {
         let mut query = memberships::table
             .inner_join(users::table)
             .filter(memberships::course_id.eq(course_id))
@@ -74,10 +86,12 @@ impl Membership {
             .map(|(membership, user)| Member { membership, user })
             .collect();
         members.sort_by(|a, b| {
-            b.membership
-                .role
-                .cmp(&a.membership.role)
-                .then_with(|| a.user.login.to_lowercase().cmp(&b.user.login.to_lowercase()))
+            b.membership.role.cmp(&a.membership.role).then_with(|| {
+                a.user
+                    .login
+                    .to_lowercase()
+                    .cmp(&b.user.login.to_lowercase())
+            })
         });
         Ok(members)
     }
@@ -102,7 +116,10 @@ impl Membership {
             Some(current) if current.role >= role => Ok((current, false)),
             Some(_) => {
                 let updated = diesel::update(memberships::table.find((course_id, user_id)))
-                    .set((memberships::role.eq(role), memberships::invite_id.eq(invite_id)))
+                    .set((
+                        memberships::role.eq(role),
+                        memberships::invite_id.eq(invite_id),
+                    ))
                     .returning(Membership::as_returning())
                     .get_result(conn)
                     .await?;
@@ -136,31 +153,48 @@ impl Membership {
             if current.role == Role::Instructor && role != Role::Instructor {
                 Self::ensure_other_instructor(conn, course_id).await?;
             }
-            Ok(diesel::update(memberships::table.find((course_id, user_id)))
-                .set(memberships::role.eq(role))
-                .returning(Membership::as_returning())
-                .get_result(conn)
-                .await?)
+            Ok(
+                diesel::update(memberships::table.find((course_id, user_id)))
+                    .set(memberships::role.eq(role))
+                    .returning(Membership::as_returning())
+                    .get_result(conn)
+                    .await?,
+            )
         })
         .await
     }
 
     /// Removes a member; refuses to remove the last instructor.
-    pub async fn remove(conn: &mut AsyncPgConnection, course_id: i64, user_id: i64) -> Result<(), RosterError> {
+    pub async fn remove(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+        user_id: i64,
+    ) -> Result<(), RosterError> {
         conn.transaction(async move |conn| {
             let current = Self::lock_roster(conn, course_id, user_id).await?;
             if current.role == Role::Instructor {
                 Self::ensure_other_instructor(conn, course_id).await?;
             }
-            diesel::delete(memberships::table.find((course_id, user_id))).execute(conn).await?;
+            diesel::delete(memberships::table.find((course_id, user_id)))
+                .execute(conn)
+                .await?;
             Ok(())
         })
         .await
     }
 
     /// Locks the course row, serialising roster changes, and returns the member's row.
-    async fn lock_roster(conn: &mut AsyncPgConnection, course_id: i64, user_id: i64) -> Result<Membership, RosterError> {
-        courses::table.find(course_id).select(courses::id).for_update().first::<i64>(conn).await?;
+    async fn lock_roster(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+        user_id: i64,
+    ) -> Result<Membership, RosterError> {
+        courses::table
+            .find(course_id)
+            .select(courses::id)
+            .for_update()
+            .first::<i64>(conn)
+            .await?;
         memberships::table
             .find((course_id, user_id))
             .select(Membership::as_select())
@@ -170,13 +204,20 @@ impl Membership {
             .ok_or(RosterError::NotMember)
     }
 
-    async fn ensure_other_instructor(conn: &mut AsyncPgConnection, course_id: i64) -> Result<(), RosterError> {
+    async fn ensure_other_instructor(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+    ) -> Result<(), RosterError> {
         let instructors: i64 = memberships::table
             .filter(memberships::course_id.eq(course_id))
             .filter(memberships::role.eq(Role::Instructor))
             .count()
             .get_result(conn)
             .await?;
-        if instructors <= 1 { Err(RosterError::LastInstructor) } else { Ok(()) }
+        if instructors <= 1 {
+            Err(RosterError::LastInstructor)
+        } else {
+            Ok(())
+        }
     }
 }

@@ -79,11 +79,16 @@ impl Session {
             .first::<(Session, User)>(conn)
             .await
             .optional()?;
-        let Some((mut session, user)) = found else { return Ok(None) };
+        let Some((mut session, user)) = found else {
+            return Ok(None);
+        };
         let now = Utc::now();
         if now - session.last_seen_at > REFRESH_AFTER {
             session = diesel::update(sessions::table.find(session.id))
-                .set((sessions::last_seen_at.eq(now), sessions::expires_at.eq(now + ttl_delta(ttl))))
+                .set((
+                    sessions::last_seen_at.eq(now),
+                    sessions::expires_at.eq(now + ttl_delta(ttl)),
+                ))
                 .returning(Session::as_returning())
                 .get_result(conn)
                 .await?;

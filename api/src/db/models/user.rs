@@ -35,16 +35,25 @@ pub fn is_valid_login(login: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 39
         && bytes[0] != b'-'
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
 }
 
 impl User {
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<User> {
-        users::table.find(id).select(User::as_select()).first(conn).await
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .await
     }
 
     /// Finds a user by login, ignoring case as GitHub does.
-    pub async fn find_by_login(conn: &mut AsyncPgConnection, login: &str) -> QueryResult<Option<User>> {
+    pub async fn find_by_login(
+        conn: &mut AsyncPgConnection,
+        login: &str,
+    ) -> QueryResult<Option<User>> {
         users::table
             .filter(lower(users::login).eq(lower(login)))
             .select(User::as_select())
@@ -73,13 +82,19 @@ impl User {
             Err(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
-            )) => Self::find_by_login(conn, login).await?.ok_or(diesel::result::Error::NotFound),
+            )) => Self::find_by_login(conn, login)
+                .await?
+                .ok_or(diesel::result::Error::NotFound),
             other => other,
         }
     }
 
     /// Marks this user a platform administrator (or not).
-    pub async fn set_admin(conn: &mut AsyncPgConnection, id: i64, admin: bool) -> QueryResult<User> {
+    pub async fn set_admin(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        admin: bool,
+    ) -> QueryResult<User> {
         diesel::update(users::table.find(id))
             .set(users::is_admin.eq(admin))
             .returning(User::as_returning())
@@ -97,7 +112,15 @@ mod tests {
         for ok in ["a", "ada", "grace-hopper", "A1", &"x".repeat(39)] {
             assert!(is_valid_login(ok), "{ok}");
         }
-        for bad in ["", "-ada", "ada lovelace", "ada_l", "ad@", &"x".repeat(40), "<script>"] {
+        for bad in [
+            "",
+            "-ada",
+            "ada lovelace",
+            "ada_l",
+            "ad@",
+            &"x".repeat(40),
+            "<script>",
+        ] {
             assert!(!is_valid_login(bad), "{bad}");
         }
     }

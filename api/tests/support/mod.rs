@@ -1,0 +1,390 @@
+//! Test support: a real PostgreSQL database per test (cloned from a template migrated once
+//! per test process), a real server on 127.0.0.1, and HTTP clients that sign in through the
+//! real endpoints and speak GraphQL.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use lectern::app::App;
+use lectern::config::Config;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+/// The server the tests create databases on. `scripts/test` sets it; the default is the
+/// PostgreSQL the project's machines run on 127.0.0.1:5432.
+pub fn admin_url() -> String {
+    std::env::var("LECTERN_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// `admin_url` with its database replaced by `name`.
+pub fn url_for(name: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).expect("LECTERN_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+async fn admin() -> anyhow::Result<AsyncPgConnection> {
+    AsyncPgConnection::establish(&admin_url())
+        .await
+        .with_context(|| {
+            "cannot reach the test PostgreSQL; start it or set LECTERN_TEST_DATABASE_URL"
+                .to_string()
+        })
+}
+
+/// Databases of test processes that are gone: named `lectern_t…_{pid}_…`.
+async fn sweep_stale(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'lectern\\_tpl\\_%' OR datname LIKE 'lectern\\_test\\_%'",
+    )
+    .load(conn)
+    .await?;
+    for Name { datname } in names {
+        let pid = datname
+            .split('_')
+            .nth(2)
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{datname}\" WITH (FORCE)"
+            ))
+            .execute(conn)
+            .await;
+        }
+    }
+    Ok(())
+}
+
+async fn template() -> anyhow::Result<&'static str> {
+    let name = TEMPLATE
+        .get_or_try_init(|| async {
+            let name = format!("lectern_tpl_{}", std::process::id());
+            let mut conn = admin().await?;
+            sweep_stale(&mut conn).await?;
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .await?;
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await?;
+            lectern::db::migrate(&url_for(&name)).await?;
+            Ok::<_, anyhow::Error>(name)
+        })
+        .await?;
+    Ok(name.as_str())
+}
+
+/// A fresh, migrated database of its own, dropped when this value is.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> anyhow::Result<Self> {
+        let template = template().await?;
+        let name = format!(
+            "lectern_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            rand_suffix()
+        );
+        let mut conn = admin().await?;
+        let mut attempts = 0;
+        loop {
+            let created = diesel::sql_query(format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+            ))
+            .execute(&mut conn)
+            .await;
+            match created {
+                Ok(_) => break,
+                // Another CREATE from the same template can hold it for a moment.
+                Err(err) if attempts < 20 && err.to_string().contains("being accessed") => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(Self {
+            url: url_for(&name),
+            name,
+        })
+    }
+
+    /// An empty database (no migrations), for testing the migrations themselves.
+    pub async fn empty() -> anyhow::Result<Self> {
+        let name = format!(
+            "lectern_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            rand_suffix()
+        );
+        let mut conn = admin().await?;
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await?;
+        Ok(Self {
+            url: url_for(&name),
+            name,
+        })
+    }
+
+    pub async fn conn(&self) -> anyhow::Result<AsyncPgConnection> {
+        Ok(AsyncPgConnection::establish(&self.url).await?)
+    }
+}
+
+fn rand_suffix() -> String {
+    use rand::Rng as _;
+    let n: u32 = rand::rng().random();
+    format!("{n:08x}")
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on another thread does the work.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = admin().await.ok()?;
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A running server on its own database.
+pub struct TestApp {
+    pub base: String,
+    pub app: App,
+    pub db: TestDb,
+}
+
+/// Builds a [`TestApp`] with extra environment.
+#[derive(Default)]
+pub struct TestAppBuilder {
+    env: HashMap<String, String>,
+}
+
+impl TestAppBuilder {
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    pub async fn start(self) -> anyhow::Result<TestApp> {
+        let db = TestDb::new().await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut env: HashMap<String, String> = [
+            ("DATABASE_URL", db.url.clone()),
+            (
+                "LECTERN_SECRET_KEY",
+                "test-secret-key-test-secret-key-0123456789".to_owned(),
+            ),
+            ("LECTERN_LISTEN", addr.to_string()),
+            ("LECTERN_PUBLIC_URL", format!("http://{addr}")),
+            ("LECTERN_DEV_LOGIN", "true".to_owned()),
+            ("LECTERN_WEB_DIR", "/nonexistent/lectern-web".to_owned()),
+            ("LECTERN_DB_POOL_SIZE", "4".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(self.env);
+        let config = Config::from_lookup(|name| env.get(name).cloned())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let app = App::new(config)?;
+        let router = lectern::http::router(app.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(TestApp {
+            base: format!("http://{addr}"),
+            app,
+            db,
+        })
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> anyhow::Result<Self> {
+        TestAppBuilder::default().start().await
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// A client with no session.
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.base, "anonymous")
+    }
+
+    /// A client signed in as `login` through the development sign-in.
+    pub async fn sign_in(&self, login: &str) -> anyhow::Result<Client> {
+        let client = Client::new(&self.base, login);
+        let resp = client
+            .http
+            .post(format!("{}/auth/dev/login", self.base))
+            .form(&[("login", login)])
+            .send()
+            .await?;
+        if resp.status() != reqwest::StatusCode::SEE_OTHER {
+            bail!(
+                "sign-in as {login} answered {}: {}",
+                resp.status(),
+                resp.text().await?
+            );
+        }
+        Ok(client)
+    }
+
+    /// A course created by `instructor` (signed in as a fresh client), with its id.
+    pub async fn course(&self, instructor: &Client, slug: &str) -> anyhow::Result<String> {
+        let resp = instructor
+            .gql(
+                "mutation($input: CreateCourseInput!) { createCourse(input: $input) { id } }",
+                json!({ "input": { "slug": slug, "name": format!("Course {slug}"), "term": "Fall 2026" } }),
+            )
+            .await?;
+        Ok(resp.str_at("createCourse.id")?.to_owned())
+    }
+
+    /// Makes `login` a member of the course with `role` through a one-use invite.
+    pub async fn enroll(
+        &self,
+        instructor: &Client,
+        course_id: &str,
+        login: &str,
+        role: &str,
+    ) -> anyhow::Result<Client> {
+        let invite = instructor
+            .gql(
+                "mutation($input: CreateInviteInput!) { createInvite(input: $input) { code } }",
+                json!({ "input": { "courseId": course_id, "role": role, "maxUses": 1 } }),
+            )
+            .await?;
+        let code = invite.str_at("createInvite.code")?.to_owned();
+        let client = self.sign_in(login).await?;
+        client
+            .gql(
+                "mutation($code: String!) { joinCourse(code: $code) { id } }",
+                json!({ "code": code }),
+            )
+            .await?
+            .ok()?;
+        Ok(client)
+    }
+}
+
+/// An HTTP client with its own cookie jar.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub login: String,
+}
+
+impl Client {
+    fn new(base: &str, login: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            http,
+            base: base.to_owned(),
+            login: login.to_owned(),
+        }
+    }
+
+    /// Posts a GraphQL document with variables.
+    pub async fn gql(&self, query: &str, variables: Value) -> anyhow::Result<Gql> {
+        let resp = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("GraphQL answered {status} with a non-JSON body"))?;
+        Ok(Gql {
+            status: status.as_u16(),
+            body,
+        })
+    }
+}
+
+/// A GraphQL response.
+#[derive(Debug)]
+pub struct Gql {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Gql {
+    /// The first error's `extensions.code`.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    pub fn error_message(&self) -> Option<&str> {
+        self.body["errors"][0]["message"].as_str()
+    }
+
+    /// Fails unless the response has no errors.
+    pub fn ok(self) -> anyhow::Result<Self> {
+        if self.body.get("errors").is_some_and(|e| !e.is_null()) {
+            bail!("GraphQL errors: {}", self.body["errors"]);
+        }
+        Ok(self)
+    }
+
+    /// The value at a dotted path under `data` (numbers index lists).
+    pub fn at(&self, path: &str) -> &Value {
+        path.split('.').fold(&self.body["data"], |value, key| {
+            match key.parse::<usize>() {
+                Ok(index) => &value[index],
+                Err(_) => &value[key],
+            }
+        })
+    }
+
+    pub fn str_at(&self, path: &str) -> anyhow::Result<&str> {
+        self.at(path)
+            .as_str()
+            .with_context(|| format!("no string at {path} in {}", self.body))
+    }
+}
