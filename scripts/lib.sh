@@ -1,0 +1,117 @@
+# Shared helpers for Lectern's scripts; sourced, not run. Every helper is idempotent: it
+# checks before it installs or starts anything.
+
+# Build outputs live outside the clone by default so fresh clones (CI) reuse the cache.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lectern/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+LECTERN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA_DIR="${LECTERN_DATA_DIR:-$LECTERN_ROOT/.data}"
+PG_PORT="${LECTERN_PG_PORT:-54329}"
+WASM_BINDGEN_DIR="${LECTERN_TOOLS_DIR:-$HOME/.cache/lectern/tools}"
+
+step() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+note() { printf '    %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $* (install it by hand, or run as root)"; fi
+}
+
+APT_UPDATED=""
+# ensure_packages PKG... — installs the Debian packages that are missing.
+ensure_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+  step "Installing ${missing[*]} (apt-get)"
+  local log
+  log=$(mktemp)
+  if [[ -z "$APT_UPDATED" ]]; then as_root apt-get update -qq >"$log" 2>&1 || { cat "$log" >&2; die "apt-get update failed"; }; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1 \
+    || { tail -30 "$log" >&2; die "could not install ${missing[*]}"; }
+  rm -f "$log"
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || die "cargo is not installed: install Rust with rustup (https://rustup.rs), then re-run"
+}
+
+# The wasm target and the wasm-bindgen CLI of exactly the version Cargo.lock pins.
+ensure_wasm_toolchain() {
+  ensure_rust
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    step "Adding the wasm32-unknown-unknown target (rustup)"
+    rustup target add wasm32-unknown-unknown >&2
+  fi
+  local want
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$LECTERN_ROOT/Cargo.lock")
+  [[ -n "$want" ]] || die "cannot find wasm-bindgen's version in Cargo.lock"
+  local bin="$WASM_BINDGEN_DIR/wasm-bindgen-$want/bin"
+  if [[ ! -x "$bin/wasm-bindgen" ]]; then
+    step "Installing wasm-bindgen-cli $want (once; about 2-3 minutes)"
+    cargo install --quiet wasm-bindgen-cli --version "$want" --root "$WASM_BINDGEN_DIR/wasm-bindgen-$want" >&2
+  fi
+  export PATH="$bin:$PATH"
+}
+
+# diesel's CLI, for checking api/src/db/schema.rs against the migrations.
+ensure_diesel_cli() {
+  ensure_packages libpq-dev
+  local want=2.3.14 root="$WASM_BINDGEN_DIR/diesel-$want"
+  if [[ ! -x "$root/bin/diesel" ]]; then
+    step "Installing diesel_cli $want (once; about 2 minutes)"
+    cargo install --quiet diesel_cli --version "$want" --no-default-features --features postgres --root "$root" >&2
+  fi
+  export PATH="$root/bin:$PATH"
+}
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [[ -z "$dir" || ! -x "$dir/initdb" ]]; then
+    ensure_packages postgresql postgresql-client
+    dir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  echo "$dir"
+}
+
+# Runs a PostgreSQL binary as the cluster's owner (initdb refuses to run as root).
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_private_postgres — a cluster of Lectern's own under $DATA_DIR/postgres, listening on
+# 127.0.0.1:$PG_PORT with trust authentication for local connections only. Prints its URL
+# (database `postgres`).
+start_private_postgres() {
+  local bin pgdata="$DATA_DIR/postgres"
+  bin=$(pg_bin)
+  mkdir -p "$DATA_DIR"
+  if [[ ! -s "$pgdata/PG_VERSION" ]]; then
+    step "Creating a private PostgreSQL cluster in $pgdata"
+    mkdir -p "$pgdata"
+    [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$pgdata"
+    chmod 700 "$pgdata"
+    as_pg "$bin/initdb" -D "$pgdata" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  if ! as_pg "$bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+    step "Starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    as_pg "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $pgdata -c max_connections=200 -c fsync=off" start >/dev/null \
+      || { tail -20 "$pgdata/server.log" >&2; die "PostgreSQL did not start (log above: $pgdata/server.log)"; }
+  fi
+  echo "postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+# ensure_database URL NAME — creates database NAME on URL's server if missing.
+ensure_database() {
+  local url=$1 name=$2
+  if ! psql "$url" -Atqc "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1; then
+    psql "$url" -qc "CREATE DATABASE \"$name\"" >/dev/null
+  fi
+}

@@ -1,0 +1,32 @@
+use dioxus::prelude::*;
+
+use crate::api;
+
+/// Sign-in: the ways this server offers.
+#[component]
+pub fn SignIn() -> Element {
+    let options = use_resource(api::sign_in_options);
+    let next = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|q| q.strip_prefix("?next=").map(str::to_owned))
+        .unwrap_or_else(|| "/".to_owned());
+    rsx! {
+        section { class: "sign-in",
+            h1 { "Sign in to Lectern" }
+            match &*options.read() {
+                None => rsx! { p { class: "muted", "Loading…" } },
+                Some(Err(err)) => rsx! { p { class: "error", "{err}" } },
+                Some(Ok(options)) if options.dev_login => rsx! {
+                    p { class: "warning", "Development sign-in is on: anyone can sign in as anyone. Never use it on a real course." }
+                    form { method: "post", action: "/auth/dev/login", class: "form",
+                        label { r#for: "login", "GitHub login" }
+                        input { id: "login", name: "login", required: true, autofocus: true, placeholder: "ada", pattern: "[A-Za-z0-9-]{{1,39}}" }
+                        input { r#type: "hidden", name: "next", value: "{next}" }
+                        button { r#type: "submit", class: "button", "Sign in" }
+                    }
+                },
+                Some(Ok(_)) => rsx! { p { "Sign-in with GitHub is not configured on this server yet." } },
+            }
+        }
+    }
+}
