@@ -25,7 +25,7 @@ pub fn CoursePage(slug: String) -> Element {
                     for a in course.assignments.clone() {
                         tr { key: "{a.slug}",
                             td { "{a.title}" }
-                            td { {a.due_at.clone().map(|d| d.replace('T', " ").chars().take(16).collect::<String>()).unwrap_or_else(|| "—".into())} }
+                            td { {a.due_at.clone().map(|d| format!("{} UTC", d.replace('T', " ").chars().take(16).collect::<String>())).unwrap_or_else(|| "—".into())} }
                             td { "{a.points}" }
                             td { code { "{a.test_command}" } }
                         }

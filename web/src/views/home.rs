@@ -31,7 +31,7 @@ pub fn Home() -> Element {
                         p { class: "muted", "{course.term}" }
                         p {
                             span { class: "badge", {role_label(course.viewer_role.as_deref())} }
-                            " {course.counts.students} students · {course.counts.assignments} assignments"
+                            " {plural(course.counts.students, \"student\")} · {plural(course.counts.assignments, \"assignment\")}"
                         }
                     }
                 }
@@ -47,5 +47,14 @@ pub fn role_label(role: Option<&str>) -> &'static str {
         Some("TA") => "TA",
         Some("STUDENT") => "Student",
         _ => "Administrator",
+    }
+}
+
+/// "1 student", "3 students".
+pub fn plural(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
