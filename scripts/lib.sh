@@ -62,7 +62,8 @@ ensure_wasm_toolchain() {
 # diesel's CLI, for checking api/src/db/schema.rs against the migrations.
 ensure_diesel_cli() {
   ensure_packages libpq-dev
-  local want=2.3.14 root="$WASM_BINDGEN_DIR/diesel-$want"
+  local want=2.3.14
+  local root="$WASM_BINDGEN_DIR/diesel-$want"
   if [[ ! -x "$root/bin/diesel" ]]; then
     step "Installing diesel_cli $want (once; about 2 minutes)"
     cargo install --quiet diesel_cli --version "$want" --no-default-features --features postgres --root "$root" >&2
