@@ -207,7 +207,7 @@ async fn enum_check_constraints_match_the_rust_enums() -> anyhow::Result<()> {
         let defs: Vec<Def> = diesel::sql_query(format!(
             "SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c
              JOIN pg_class t ON t.oid = c.conrelid
-             WHERE t.relname = '{table}' AND c.contype = 'c' AND pg_get_constraintdef(c.oid) LIKE '%({column} = ANY%'"
+             WHERE t.relname = '{table}' AND c.contype = 'c' AND pg_get_constraintdef(c.oid) LIKE 'CHECK (({column} = ANY%'"
         ))
         .load(&mut conn)
         .await?;
