@@ -116,3 +116,28 @@ ensure_database() {
     psql "$url" -qc "CREATE DATABASE \"$name\"" >/dev/null
   fi
 }
+
+# sweep_test_databases URL — drops test databases left by test processes that have ended
+# (their names carry the process id), so repeated runs on a shared server leave nothing.
+sweep_test_databases() {
+  local url=$1 name pid
+  for name in $(psql "$url" -Atqc "SELECT datname FROM pg_database WHERE datname ~ '^lectern_(tpl|test)_[0-9]+'"); do
+    pid=$(cut -d_ -f3 <<<"$name")
+    if [[ ! -d /proc/$pid ]]; then
+      psql "$url" -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+# use_test_database — exports LECTERN_TEST_DATABASE_URL: as given, else the server on
+# 127.0.0.1:5432 when it answers (the project's machines and CI), else a private cluster.
+use_test_database() {
+  if [[ -z "${LECTERN_TEST_DATABASE_URL:-}" ]]; then
+    if pg_isready -q -h 127.0.0.1 -p 5432 && psql "postgres://postgres@127.0.0.1:5432/postgres" -Atqc "SELECT 1" >/dev/null 2>&1; then
+      LECTERN_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
+    else
+      LECTERN_TEST_DATABASE_URL=$(start_private_postgres)
+    fi
+  fi
+  export LECTERN_TEST_DATABASE_URL
+}

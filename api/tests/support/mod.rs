@@ -100,21 +100,29 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> anyhow::Result<Self> {
         let template = template().await?;
+        Self::create(Some(template)).await
+    }
+
+    /// An empty database (no migrations), for testing the migrations themselves.
+    pub async fn empty() -> anyhow::Result<Self> {
+        Self::create(None).await
+    }
+
+    async fn create(template: Option<&str>) -> anyhow::Result<Self> {
         let name = format!(
             "lectern_test_{}_{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed),
             rand_suffix()
         );
+        let sql = match template {
+            Some(template) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+            None => format!("CREATE DATABASE \"{name}\""),
+        };
         let mut conn = admin().await?;
         let mut attempts = 0;
         loop {
-            let created = diesel::sql_query(format!(
-                "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
-            ))
-            .execute(&mut conn)
-            .await;
-            match created {
+            match diesel::sql_query(&sql).execute(&mut conn).await {
                 Ok(_) => break,
                 // Another CREATE from the same template can hold it for a moment.
                 Err(err) if attempts < 20 && err.to_string().contains("being accessed") => {
@@ -124,24 +132,6 @@ impl TestDb {
                 Err(err) => return Err(err.into()),
             }
         }
-        Ok(Self {
-            url: url_for(&name),
-            name,
-        })
-    }
-
-    /// An empty database (no migrations), for testing the migrations themselves.
-    pub async fn empty() -> anyhow::Result<Self> {
-        let name = format!(
-            "lectern_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            rand_suffix()
-        );
-        let mut conn = admin().await?;
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .await?;
         Ok(Self {
             url: url_for(&name),
             name,
