@@ -114,6 +114,14 @@ async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<(
     .await?
     .ok()?;
     app.course(&app.sign_in("linus").await?, "not-adas").await?;
+    let invite = ada
+        .gql(
+            "mutation($c: ID!) { createInvite(input: { courseId: $c, role: STUDENT }) { joinUrl } }",
+            json!({ "c": course }),
+        )
+        .await?
+        .ok()?;
+    let join_url = invite.str_at("createInvite.joinUrl")?.to_owned();
 
     let driver = Driver::start().await?;
     let browser = driver.browser().await?;
@@ -161,6 +169,45 @@ async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<(
                 .await?
                 .path()
                 .ends_with("/courses/cs101")
+        );
+
+        // A student follows an invite link while signed out: sign in, come back, join.
+        browser
+            .find(Locator::Css("form[action='/auth/logout'] button"))
+            .await?
+            .click()
+            .await?;
+        text_of(&browser, ".welcome").await?;
+        browser.goto(&join_url).await?;
+        browser
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("main a.button"))
+            .await?
+            .click()
+            .await?;
+        let login = browser
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("input#login"))
+            .await?;
+        login.send_keys("alan").await?;
+        browser
+            .find(Locator::Css("form.form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let welcome = text_of(&browser, "main h1").await?;
+        assert_eq!(welcome, "Welcome to Course cs101");
+        browser
+            .find(Locator::LinkText("Lectern"))
+            .await?
+            .click()
+            .await?;
+        let courses = text_of(&browser, "[data-testid=courses]").await?;
+        assert!(
+            courses.contains("Course cs101") && courses.contains("Student"),
+            "joined course listed: {courses}"
         );
         Ok::<_, anyhow::Error>(())
     }

@@ -4,6 +4,7 @@
 
 mod api;
 mod route;
+mod session;
 mod views;
 
 use dioxus::prelude::*;

@@ -11,8 +11,8 @@ pub enum Route {
     #[layout(Shell)]
         #[route("/")]
         Home {},
-        #[route("/sign-in")]
-        SignIn {},
+        #[route("/sign-in?:next")]
+        SignIn { next: String },
         #[route("/courses/:slug")]
         CoursePage { slug: String },
         #[route("/join/:code")]

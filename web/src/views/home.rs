@@ -1,20 +1,20 @@
 use dioxus::prelude::*;
 
-use crate::api;
 use crate::route::Route;
+use crate::session::Session;
 
 /// My courses, or a welcome that leads to sign-in.
 #[component]
 pub fn Home() -> Element {
-    let me = use_resource(api::me);
-    match &*me.read() {
+    let session = Session::get();
+    match &*session.0.read() {
         None => rsx! { p { class: "muted", "Loading…" } },
         Some(Err(err)) => rsx! { p { class: "error", "{err}" } },
         Some(Ok(None)) => rsx! {
             section { class: "welcome",
                 h1 { "Continuous integration and autograding for your course" }
                 p { "Push your code; watch the tests run; see your grade." }
-                Link { class: "button", to: Route::SignIn {}, "Sign in" }
+                Link { class: "button", to: Route::SignIn { next: String::new() }, "Sign in" }
             }
         },
         Some(Ok(Some(me))) => rsx! {

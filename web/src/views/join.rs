@@ -2,11 +2,19 @@ use dioxus::prelude::*;
 
 use crate::api;
 use crate::route::Route;
+use crate::session::Session;
 
 /// An invite link: joins the course, or asks to sign in first.
 #[component]
 pub fn JoinPage(code: String) -> Element {
-    let joined = use_resource(use_reactive!(|code| async move { api::join(&code).await }));
+    let session = Session::get();
+    let joined = use_resource(use_reactive!(|code| async move {
+        let joined = api::join(&code).await;
+        if joined.is_ok() {
+            session.refresh();
+        }
+        joined
+    }));
     match &*joined.read() {
         None => rsx! { p { class: "muted", "Joining…" } },
         Some(Ok(course)) => rsx! {
@@ -15,7 +23,7 @@ pub fn JoinPage(code: String) -> Element {
         },
         Some(Err(err)) if err.code.as_deref() == Some("UNAUTHENTICATED") => rsx! {
             p { "Sign in first, then open this link again." }
-            a { class: "button", href: "/sign-in?next=/join/{code}", "Sign in" }
+            Link { class: "button", to: Route::SignIn { next: format!("/join/{code}") }, "Sign in" }
         },
         Some(Err(err)) => rsx! { p { class: "error", "{err}" } },
     }

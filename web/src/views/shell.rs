@@ -1,13 +1,13 @@
 use dioxus::prelude::*;
 
-use crate::api;
 use crate::route::Route;
+use crate::session::Session;
 
 /// The frame of every page: the top bar with who is signed in, then the page.
 #[component]
 pub fn Shell() -> Element {
-    let me = use_resource(api::me);
-    let who = match &*me.read() {
+    let session = Session::provide();
+    let who = match &*session.0.read() {
         Some(Ok(Some(me))) => rsx! {
             span { class: "who", "data-testid": "signed-in-as",
                 "{me.name.clone().unwrap_or_else(|| me.login.clone())} "
@@ -17,7 +17,7 @@ pub fn Shell() -> Element {
                 button { class: "link", r#type: "submit", "Sign out" }
             }
         },
-        Some(Ok(None)) => rsx! { Link { to: Route::SignIn {}, "Sign in" } },
+        Some(Ok(None)) => rsx! { Link { to: Route::SignIn { next: String::new() }, "Sign in" } },
         _ => rsx! {},
     };
     rsx! {

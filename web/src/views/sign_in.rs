@@ -2,14 +2,12 @@ use dioxus::prelude::*;
 
 use crate::api;
 
-/// Sign-in: the ways this server offers.
+/// Sign-in: the ways this server offers. `next` is where to return afterwards (the server
+/// only follows paths on itself).
 #[component]
-pub fn SignIn() -> Element {
+pub fn SignIn(next: String) -> Element {
     let options = use_resource(api::sign_in_options);
-    let next = web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .and_then(|q| q.strip_prefix("?next=").map(str::to_owned))
-        .unwrap_or_else(|| "/".to_owned());
+    let next = if next.starts_with('/') { next } else { "/".to_owned() };
     rsx! {
         section { class: "sign-in",
             h1 { "Sign in to Lectern" }
