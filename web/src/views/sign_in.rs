@@ -7,7 +7,11 @@ use crate::api;
 #[component]
 pub fn SignIn(next: String) -> Element {
     let options = use_resource(api::sign_in_options);
-    let next = if next.starts_with('/') { next } else { "/".to_owned() };
+    let next = if next.starts_with('/') {
+        next
+    } else {
+        "/".to_owned()
+    };
     rsx! {
         section { class: "sign-in",
             h1 { "Sign in to Lectern" }
