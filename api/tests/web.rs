@@ -84,14 +84,56 @@ impl Drop for Driver {
     }
 }
 
-async fn text_of(browser: &Client, css: &str) -> anyhow::Result<String> {
-    let element = browser
+/// Clicks what `locator` finds once it is there. The page re-renders as data arrives, so
+/// an element found a moment ago can be replaced before the click lands: find it again then.
+async fn click(browser: &Client, locator: Locator<'_>) -> anyhow::Result<()> {
+    for _ in 0..50 {
+        let found = browser
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(locator)
+            .await?;
+        match found.click().await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_stale(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bail!("{locator:?} kept being replaced before it could be clicked")
+}
+
+fn is_stale(error: &fantoccini::error::CmdError) -> bool {
+    matches!(error, fantoccini::error::CmdError::Standard(e)
+        if e.error == fantoccini::error::ErrorStatus::StaleElementReference)
+}
+
+/// The text of the element `css` finds, once it contains `needle` (within 20 s).
+async fn text_with(browser: &Client, css: &str, needle: &str) -> anyhow::Result<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(element) = browser.find(Locator::Css(css)).await {
+            match element.text().await {
+                Ok(text) if text.contains(needle) => return Ok(text),
+                Ok(text) => last = text,
+                Err(e) if is_stale(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("`{css}` never contained {needle:?}; last text: {last:?}")
+}
+
+/// Types `login` into the development sign-in form and submits it.
+async fn sign_in(browser: &Client, login: &str) -> anyhow::Result<()> {
+    let field = browser
         .wait()
         .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .with_context(|| format!("`{css}` never appeared"))?;
-    Ok(element.text().await?)
+        .for_element(Locator::Css("input#login"))
+        .await?;
+    field.send_keys(login).await?;
+    click(browser, Locator::Css("form.form button[type=submit]")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,42 +169,21 @@ async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<(
     let browser = driver.browser().await?;
     let result = async {
         browser.goto(&format!("{}/", app.base)).await?;
-        let welcome = text_of(&browser, ".welcome").await?;
-        assert!(welcome.contains("Sign in"), "signed-out home: {welcome}");
+        text_with(&browser, ".welcome", "Sign in").await?;
 
         browser.goto(&format!("{}/sign-in", app.base)).await?;
-        let login = browser
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css("input#login"))
-            .await?;
-        login.send_keys("ada").await?;
-        browser
-            .find(Locator::Css("form.form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-
-        let courses = text_of(&browser, "[data-testid=courses]").await?;
-        assert!(courses.contains("Course cs101"), "course list: {courses}");
+        sign_in(&browser, "ada").await?;
+        let courses = text_with(&browser, "[data-testid=courses]", "Course cs101").await?;
         assert!(courses.contains("Instructor"), "role shown: {courses}");
         assert!(
             !courses.contains("not-adas"),
             "another person's course leaked: {courses}"
         );
-        let who = text_of(&browser, "[data-testid=signed-in-as]").await?;
-        assert!(who.contains("@ada"), "{who}");
+        text_with(&browser, "[data-testid=signed-in-as]", "@ada").await?;
 
-        browser
-            .find(Locator::Css("[data-testid=courses] a"))
-            .await?
-            .click()
-            .await?;
-        let table = text_of(&browser, "[data-testid=assignments]").await?;
-        assert!(
-            table.contains("Recursion drills") && table.contains("pytest -q"),
-            "{table}"
-        );
+        click(&browser, Locator::Css("[data-testid=courses] a")).await?;
+        let table = text_with(&browser, "[data-testid=assignments]", "Recursion drills").await?;
+        assert!(table.contains("pytest -q"), "{table}");
         assert!(
             browser
                 .current_url()
@@ -172,42 +193,19 @@ async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<(
         );
 
         // A student follows an invite link while signed out: sign in, come back, join.
-        browser
-            .find(Locator::Css("form[action='/auth/logout'] button"))
-            .await?
-            .click()
-            .await?;
-        text_of(&browser, ".welcome").await?;
+        click(&browser, Locator::Css("form[action='/auth/logout'] button")).await?;
+        text_with(&browser, ".welcome", "Sign in").await?;
         browser.goto(&join_url).await?;
-        browser
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css("main a.button"))
-            .await?
-            .click()
-            .await?;
-        let login = browser
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css("input#login"))
-            .await?;
-        login.send_keys("alan").await?;
-        browser
-            .find(Locator::Css("form.form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        let welcome = text_of(&browser, "main h1").await?;
-        assert_eq!(welcome, "Welcome to Course cs101");
-        browser
-            .find(Locator::LinkText("Lectern"))
-            .await?
-            .click()
-            .await?;
-        let courses = text_of(&browser, "[data-testid=courses]").await?;
+        text_with(&browser, "main", "Sign in first").await?;
+        click(&browser, Locator::Css("main a.button")).await?;
+        sign_in(&browser, "alan").await?;
+        text_with(&browser, "main h1", "Welcome to Course cs101").await?;
+        text_with(&browser, "[data-testid=signed-in-as]", "@alan").await?;
+        click(&browser, Locator::LinkText("Lectern")).await?;
+        let courses = text_with(&browser, "[data-testid=courses]", "Course cs101").await?;
         assert!(
-            courses.contains("Course cs101") && courses.contains("Student"),
-            "joined course listed: {courses}"
+            courses.contains("Student"),
+            "joined as a student: {courses}"
         );
         Ok::<_, anyhow::Error>(())
     }
