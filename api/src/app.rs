@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::crypto::Cipher;
 use crate::db::{self, DbConn, DbPool};
 use crate::error::AppError;
 
@@ -14,6 +15,8 @@ pub struct App(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub pool: DbPool,
+    /// Seals and opens secrets stored in the database.
+    pub cipher: Cipher,
 }
 
 impl std::ops::Deref for App {
@@ -27,7 +30,12 @@ impl App {
     /// Connects the pool (lazily: no connection is opened until one is needed).
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let pool = db::pool(config.database_url.expose(), config.db_pool_size)?;
-        Ok(Self(Arc::new(Inner { config, pool })))
+        let cipher = Cipher::new(&config.secret_key);
+        Ok(Self(Arc::new(Inner {
+            config,
+            pool,
+            cipher,
+        })))
     }
 
     /// A connection from the pool.

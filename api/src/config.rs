@@ -45,6 +45,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `LECTERN_LOG` — a `tracing` filter such as `info,lectern=debug` (default `info`).
     pub log_filter: String,
+    /// `LECTERN_WEBHOOK_MAX_BYTES` — largest webhook body accepted (default 26214400: GitHub
+    /// caps payloads at 25 MB).
+    pub webhook_max_bytes: usize,
     /// `GITHUB_URL` — GitHub's web base URL, for OAuth (default `https://github.com`).
     pub github_url: Url,
     /// `GITHUB_API_URL` — GitHub's REST API base URL (default `https://api.github.com`).
@@ -182,6 +185,11 @@ impl Config {
             )),
         };
         let log_filter = env.get("LECTERN_LOG").unwrap_or_else(|| "info".into());
+        let webhook_max_bytes: Option<usize> = env.parse(
+            "LECTERN_WEBHOOK_MAX_BYTES",
+            Some(25 * 1024 * 1024),
+            "a size in bytes",
+        );
         let github_url = env.url("GITHUB_URL", Some("https://github.com"));
         let github_api_url = env.url("GITHUB_API_URL", Some("https://api.github.com"));
 
@@ -200,6 +208,7 @@ impl Config {
                 session_ttl: session_ttl?,
                 log_format: log_format?,
                 log_filter,
+                webhook_max_bytes: webhook_max_bytes?,
                 github_url: github_url?,
                 github_api_url: github_api_url?,
             })

@@ -67,7 +67,7 @@ impl AppError {
 
     /// What the client may read. For internal errors the cause is logged here, once, with a
     /// reference that the message carries; SQL and stack traces never leave the server.
-    fn public_message(&self) -> String {
+    pub fn public_message(&self) -> String {
         match self {
             Self::Internal(cause) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string();

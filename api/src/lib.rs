@@ -6,9 +6,11 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod forge;
 pub mod graphql;
 pub mod http;
 pub mod server;

@@ -141,6 +141,21 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// What became of a webhook delivery.
+    #[derive(async_graphql::Enum)]
+    pub enum DeliveryOutcome {
+        /// A build was queued.
+        Queued = "queued",
+        /// Accepted, but nothing to build (with the reason).
+        Ignored = "ignored",
+        /// Accepted, but handling it failed.
+        Failed = "failed",
+        /// Refused: bad signature, unknown repository or malformed body.
+        Rejected = "rejected",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,7 +201,7 @@ diesel::table! {
 diesel::table! {
     webhook_deliveries (id) {
         id -> Int8,
-        delivery_id -> Text,
+        delivery_id -> Nullable<Text>,
         event -> Text,
         action -> Nullable<Text>,
         github_repo_id -> Nullable<Int8>,
@@ -210,6 +210,7 @@ diesel::table! {
         outcome -> Text,
         detail -> Nullable<Text>,
         received_at -> Timestamptz,
+        status_code -> Int2,
     }
 }
 

@@ -5,6 +5,7 @@ mod auth;
 mod graphql;
 mod health;
 mod web;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -55,9 +56,15 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route_layer(middleware::from_fn_with_state(app.clone(), check_origin))
+        .with_state(state.clone())
+        .merge(web::router(&app))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY));
+    // Webhooks are signed server-to-server requests with their own (larger) size limit,
+    // enforced while reading the body so that refusals are recorded too.
+    let webhooks = Router::new()
+        .route("/webhooks/github", post(webhooks::receive))
         .with_state(state);
-    api.merge(web::router(&app))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+    api.merge(webhooks)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

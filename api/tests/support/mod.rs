@@ -295,6 +295,93 @@ impl TestApp {
     }
 }
 
+/// A repository linked straight in the database, with a sealed webhook secret, for tests of
+/// what happens after linking. (Linking through GitHub's API has its own tests.)
+pub struct LinkedRepo {
+    pub id: i64,
+    pub github_repo_id: i64,
+    pub secret: String,
+}
+
+impl TestApp {
+    /// Links `github_repo_id`/`full_name` to the assignment for `owner_login`.
+    pub async fn link_repository(
+        &self,
+        assignment_id: &str,
+        owner_login: &str,
+        github_repo_id: i64,
+        full_name: &str,
+    ) -> anyhow::Result<LinkedRepo> {
+        use lectern::db::enums::WebhookStatus;
+        use lectern::db::models::{Assignment, NewRepository, Repository, User};
+        let mut conn = self.db.conn().await?;
+        let assignment = Assignment::find(&mut conn, assignment_id.parse()?).await?;
+        let owner = User::find_or_create_local(&mut conn, owner_login, None).await?;
+        let repository = Repository::create(
+            &mut conn,
+            &NewRepository {
+                course_id: assignment.course_id,
+                assignment_id: assignment.id,
+                owner_id: owner.id,
+                github_repo_id,
+                full_name: full_name.to_owned(),
+                clone_url: format!("https://github.com/{full_name}.git"),
+                default_branch: "main".to_owned(),
+                private: false,
+            },
+        )
+        .await?;
+        let secret = format!("whsec-{}", rand_suffix());
+        let sealed = self.app.cipher.seal(
+            &Repository::secret_context(github_repo_id),
+            secret.as_bytes(),
+        );
+        Repository::set_webhook(
+            &mut conn,
+            repository.id,
+            Some(1),
+            &sealed,
+            WebhookStatus::Pending,
+        )
+        .await?;
+        Ok(LinkedRepo {
+            id: repository.id,
+            github_repo_id,
+            secret,
+        })
+    }
+
+    /// Posts a webhook delivery as GitHub does; `secret: None` sends no signature.
+    pub async fn deliver(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        secret: Option<&str>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/webhooks/github", self.base))
+            .header("content-type", "application/json")
+            .header("user-agent", "GitHub-Hookshot/test")
+            .header("x-github-event", event)
+            .header("x-github-delivery", delivery)
+            .body(body.to_vec());
+        if let Some(secret) = secret {
+            request = request.header(
+                "x-hub-signature-256",
+                lectern::forge::github::webhook::sign(secret.as_bytes(), body),
+            );
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+}
+
 /// An HTTP client with its own cookie jar.
 pub struct Client {
     pub http: reqwest::Client,

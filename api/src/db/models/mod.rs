@@ -1,15 +1,21 @@
 //! One module per table: the row types and the plain functions that read and write them.
 
 pub mod assignment;
+pub mod build;
 pub mod course;
 pub mod invite;
 pub mod membership;
+pub mod repository;
 pub mod session;
 pub mod user;
+pub mod webhook_delivery;
 
 pub use assignment::{Assignment, AssignmentChanges, NewAssignment};
+pub use build::{Build, BuildRequest};
 pub use course::{Course, CourseCounts, CourseWithRole};
 pub use invite::{Invite, InviteState};
 pub use membership::{Member, Membership};
+pub use repository::{NewRepository, Repository};
 pub use session::Session;
 pub use user::User;
+pub use webhook_delivery::{NewDelivery, WebhookDelivery};

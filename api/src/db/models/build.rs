@@ -1,0 +1,88 @@
+//! Builds: one run of an assignment's tests on one commit.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::enums::{BuildStatus, BuildTrigger};
+use crate::db::models::Repository;
+use crate::db::schema::builds;
+
+/// A build, as far as queueing and listing need it.
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = builds, check_for_backend(diesel::pg::Pg))]
+pub struct Build {
+    pub id: i64,
+    pub repository_id: i64,
+    pub course_id: i64,
+    pub assignment_id: i64,
+    pub number: i32,
+    pub trigger: BuildTrigger,
+    pub branch: Option<String>,
+    pub pr_number: Option<i32>,
+    pub commit_sha: String,
+    pub commit_message: String,
+    pub commit_author: Option<String>,
+    pub status: BuildStatus,
+    pub delivery_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub queued_at: DateTime<Utc>,
+}
+
+/// What to build: the commit and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildRequest {
+    pub trigger: BuildTrigger,
+    pub branch: Option<String>,
+    pub pr_number: Option<i32>,
+    pub commit_sha: String,
+    pub commit_message: String,
+    pub commit_author: Option<String>,
+}
+
+impl Build {
+    /// Queues a build of `request` for `repository`, numbered next in the repository.
+    /// Call inside a transaction together with whatever caused it.
+    pub async fn enqueue(
+        conn: &mut AsyncPgConnection,
+        repository: &Repository,
+        request: &BuildRequest,
+        delivery_id: Option<&str>,
+        received_at: DateTime<Utc>,
+    ) -> QueryResult<Build> {
+        let number = Repository::take_build_number(conn, repository.id).await?;
+        diesel::insert_into(builds::table)
+            .values((
+                builds::repository_id.eq(repository.id),
+                builds::course_id.eq(repository.course_id),
+                builds::assignment_id.eq(repository.assignment_id),
+                builds::number.eq(number),
+                builds::trigger.eq(request.trigger),
+                builds::branch.eq(&request.branch),
+                builds::pr_number.eq(request.pr_number),
+                builds::commit_sha.eq(&request.commit_sha),
+                builds::commit_message.eq(&request.commit_message),
+                builds::commit_author.eq(&request.commit_author),
+                builds::delivery_id.eq(delivery_id),
+                builds::received_at.eq(received_at),
+            ))
+            .returning(Build::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// The repository's builds, newest first.
+    pub async fn list_for_repository(
+        conn: &mut AsyncPgConnection,
+        repository_id: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<Build>> {
+        builds::table
+            .filter(builds::repository_id.eq(repository_id))
+            .order(builds::number.desc())
+            .limit(limit)
+            .select(Build::as_select())
+            .load(conn)
+            .await
+    }
+}

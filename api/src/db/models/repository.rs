@@ -1,0 +1,128 @@
+//! Student repositories linked to assignments, with their webhook.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::enums::WebhookStatus;
+use crate::db::schema::repositories;
+
+/// A linked GitHub repository. The webhook secret is stored sealed (see `crypto`).
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = repositories, check_for_backend(diesel::pg::Pg))]
+pub struct Repository {
+    pub id: i64,
+    pub course_id: i64,
+    pub assignment_id: i64,
+    pub owner_id: i64,
+    pub github_repo_id: i64,
+    pub full_name: String,
+    pub clone_url: String,
+    pub default_branch: String,
+    pub private: bool,
+    pub webhook_id: Option<i64>,
+    pub webhook_secret_encrypted: Option<Vec<u8>>,
+    pub webhook_status: WebhookStatus,
+    pub webhook_checked_at: Option<DateTime<Utc>>,
+    pub next_build_number: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A repository to link.
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = repositories)]
+pub struct NewRepository {
+    pub course_id: i64,
+    pub assignment_id: i64,
+    pub owner_id: i64,
+    pub github_repo_id: i64,
+    pub full_name: String,
+    pub clone_url: String,
+    pub default_branch: String,
+    pub private: bool,
+}
+
+impl Repository {
+    /// The sealing context of a repository's webhook secret.
+    pub fn secret_context(github_repo_id: i64) -> String {
+        format!("repository:{github_repo_id}:webhook-secret")
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Repository> {
+        repositories::table
+            .find(id)
+            .select(Repository::as_select())
+            .first(conn)
+            .await
+    }
+
+    /// The linked repository GitHub knows by `github_repo_id`, if any.
+    pub async fn find_by_github_id(
+        conn: &mut AsyncPgConnection,
+        github_repo_id: i64,
+    ) -> QueryResult<Option<Repository>> {
+        repositories::table
+            .filter(repositories::github_repo_id.eq(github_repo_id))
+            .select(Repository::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    pub async fn create(
+        conn: &mut AsyncPgConnection,
+        new: &NewRepository,
+    ) -> QueryResult<Repository> {
+        diesel::insert_into(repositories::table)
+            .values(new)
+            .returning(Repository::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Records the registered webhook and its sealed secret.
+    pub async fn set_webhook(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        webhook_id: Option<i64>,
+        sealed_secret: &[u8],
+        status: WebhookStatus,
+    ) -> QueryResult<Repository> {
+        diesel::update(repositories::table.find(id))
+            .set((
+                repositories::webhook_id.eq(webhook_id),
+                repositories::webhook_secret_encrypted.eq(sealed_secret),
+                repositories::webhook_status.eq(status),
+                repositories::webhook_checked_at.eq(Utc::now()),
+            ))
+            .returning(Repository::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Marks the webhook healthy (a ping arrived) or otherwise.
+    pub async fn set_webhook_status(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        status: WebhookStatus,
+    ) -> QueryResult<usize> {
+        diesel::update(repositories::table.find(id))
+            .set((
+                repositories::webhook_status.eq(status),
+                repositories::webhook_checked_at.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await
+    }
+
+    /// Takes the next build number of this repository (call inside the transaction that
+    /// inserts the build; the row lock serialises concurrent builds).
+    pub async fn take_build_number(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<i32> {
+        diesel::update(repositories::table.find(id))
+            .set(repositories::next_build_number.eq(repositories::next_build_number + 1))
+            .returning(repositories::next_build_number - 1)
+            .get_result(conn)
+            .await
+    }
+}
