@@ -420,3 +420,99 @@ async fn concurrent_deliveries_are_all_kept_and_numbered_without_gaps() -> anyho
     assert_eq!(numbers, (1..=15).collect::<Vec<_>>());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_see_recent_deliveries_owners_see_their_builds_others_nothing() -> anyhow::Result<()>
+{
+    let app = TestApp::new().await?;
+    let ada = app.sign_in("ada").await?;
+    let course = app.course(&ada, "cs101").await?;
+    let created = ada
+        .gql(
+            "mutation($c: ID!) { createAssignment(input: { courseId: $c, slug: \"hw1\", title: \"HW1\", image: \"python:3.12\", testCommand: \"pytest\" }) { id } }",
+            json!({ "c": course }),
+        )
+        .await?
+        .ok()?;
+    let assignment = created.str_at("createAssignment.id")?.to_owned();
+    let owner = app.enroll(&ada, &course, "codertocat", "STUDENT").await?;
+    let classmate = app.enroll(&ada, &course, "alan", "STUDENT").await?;
+    let grace = app.enroll(&ada, &course, "grace", "TA").await?;
+    let outsider = app.sign_in("eve").await?;
+    let repo = app
+        .link_repository(
+            &assignment,
+            "codertocat",
+            EXAMPLE_REPO_ID,
+            "Codertocat/Hello-World",
+        )
+        .await?;
+    app.deliver("push", "g-1", &branch_push(), Some(&repo.secret))
+        .await?;
+    app.deliver("push", "g-2", &branch_push(), Some("forged"))
+        .await?;
+
+    const REPO: &str = "query($id: ID!) { repository(id: $id) { fullName owner { login } builds { number branch commitSha status } } }";
+    const DELIVERIES: &str = "query($id: ID!) { repository(id: $id) { deliveries { deliveryId outcome statusCode detail } } }";
+    let id = json!({ "id": repo.id.to_string() });
+
+    let seen = grace.gql(DELIVERIES, id.clone()).await?.ok()?;
+    let list = seen.at("repository.deliveries");
+    assert_eq!(list[0]["outcome"], "REJECTED");
+    assert_eq!(list[0]["statusCode"], 401);
+    assert_eq!(
+        list[1],
+        json!({ "deliveryId": "g-1", "outcome": "QUEUED", "statusCode": 202, "detail": null })
+    );
+
+    let mine = owner.gql(REPO, id.clone()).await?.ok()?;
+    assert_eq!(mine.at("repository.owner.login"), "codertocat");
+    assert_eq!(
+        mine.at("repository.builds"),
+        &json!([{ "number": 1, "branch": "master", "commitSha": EXAMPLE_SHA, "status": "QUEUED" }])
+    );
+    assert_eq!(
+        owner.gql(DELIVERIES, id.clone()).await?.error_code(),
+        Some("FORBIDDEN")
+    );
+    assert_eq!(
+        classmate.gql(REPO, id.clone()).await?.error_code(),
+        Some("FORBIDDEN")
+    );
+    assert_eq!(
+        outsider.gql(REPO, id.clone()).await?.error_code(),
+        Some("NOT_FOUND")
+    );
+
+    const LISTED: &str = "query($id: ID!) { assignment(id: $id) { repositories { fullName } } }";
+    let by_id = json!({ "id": assignment });
+    assert_eq!(
+        grace
+            .gql(LISTED, by_id.clone())
+            .await?
+            .ok()?
+            .at("assignment.repositories")
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        owner
+            .gql(LISTED, by_id.clone())
+            .await?
+            .ok()?
+            .at("assignment.repositories")
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        classmate
+            .gql(LISTED, by_id)
+            .await?
+            .ok()?
+            .at("assignment.repositories"),
+        &json!([])
+    );
+    Ok(())
+}

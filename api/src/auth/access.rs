@@ -9,7 +9,7 @@ use diesel_async::AsyncPgConnection;
 
 use crate::auth::CurrentUser;
 use crate::db::enums::Role;
-use crate::db::models::{Assignment, Course, Invite, Membership};
+use crate::db::models::{Assignment, Course, Invite, Membership, Repository};
 use crate::error::{AppError, AppResult};
 
 /// What a request needs to be allowed to do in a course.
@@ -106,6 +106,27 @@ pub async fn invite(
     let invite = Invite::find(conn, invite_id).await?;
     let access = course(conn, viewer, invite.course_id, need).await?;
     Ok((invite, access))
+}
+
+/// A repository and the viewer's access to its course. Students reach only repositories
+/// they own (FORBIDDEN otherwise); staff reach every repository of their course.
+pub async fn repository(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    repository_id: i64,
+    need: Need,
+) -> AppResult<(Repository, CourseAccess)> {
+    let repository = Repository::find(conn, repository_id).await?;
+    let access = course(conn, viewer, repository.course_id, Need::Member).await?;
+    let owner = repository.owner_id == viewer.user.id;
+    let allowed = match need {
+        Need::Member => owner || access.is_staff(),
+        other => access.allows(other),
+    };
+    if !allowed {
+        return Err(AppError::Forbidden);
+    }
+    Ok((repository, access))
 }
 
 async fn check(

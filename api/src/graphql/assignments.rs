@@ -5,8 +5,9 @@ use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 
 use super::context::{db, parse_id, signed_in};
+use super::repositories::RepositoryNode;
 use crate::auth::{Need, access};
-use crate::db::models::{Assignment, AssignmentChanges, NewAssignment};
+use crate::db::models::{Assignment, AssignmentChanges, NewAssignment, Repository};
 use crate::error::{AppError, GqlResult};
 use crate::validate;
 
@@ -314,6 +315,14 @@ pub struct AssignmentNode {
     pub staff: bool,
 }
 
+impl AssignmentNode {
+    async fn access(&self, ctx: &Context<'_>) -> GqlResult<crate::auth::CourseAccess> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        Ok(access::course(&mut conn, me, self.assignment.course_id, Need::Member).await?)
+    }
+}
+
 #[Object(name = "Assignment")]
 impl AssignmentNode {
     async fn id(&self) -> ID {
@@ -376,6 +385,23 @@ impl AssignmentNode {
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.assignment.created_at
+    }
+    /// Linked repositories: all of them for staff, the viewer's own for a student.
+    async fn repositories(&self, ctx: &Context<'_>) -> GqlResult<Vec<RepositoryNode>> {
+        let me = signed_in(ctx)?;
+        let access = self.access(ctx).await?;
+        let mut conn = db(ctx).await?;
+        let owner = (!access.is_staff()).then_some(me.user.id);
+        Ok(
+            Repository::list_for_assignment(&mut conn, self.assignment.id, owner)
+                .await?
+                .into_iter()
+                .map(|repository| RepositoryNode {
+                    repository,
+                    access: access.clone(),
+                })
+                .collect(),
+        )
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.assignment.updated_at

@@ -5,6 +5,7 @@ mod assignments;
 mod context;
 mod courses;
 mod error_codes;
+mod repositories;
 mod roster;
 mod users;
 
@@ -20,6 +21,7 @@ pub struct Query(
     users::UserQuery,
     courses::CourseQuery,
     assignments::AssignmentQuery,
+    repositories::RepositoryQuery,
 );
 
 /// Every mutation.

@@ -70,6 +70,23 @@ impl Repository {
             .optional()
     }
 
+    /// The assignment's repositories (only `owner`'s when given), by name.
+    pub async fn list_for_assignment(
+        conn: &mut AsyncPgConnection,
+        assignment_id: i64,
+        owner: Option<i64>,
+    ) -> QueryResult<Vec<Repository>> {
+        let mut query = repositories::table
+            .filter(repositories::assignment_id.eq(assignment_id))
+            .order(repositories::full_name.asc())
+            .select(Repository::as_select())
+            .into_boxed();
+        if let Some(owner) = owner {
+            query = query.filter(repositories::owner_id.eq(owner));
+        }
+        query.load(conn).await
+    }
+
     pub async fn create(
         conn: &mut AsyncPgConnection,
         new: &NewRepository,
