@@ -155,6 +155,9 @@ async fn main() -> anyhow::Result<()> {
         .await?,
     );
 
+    let webhooks = webhook_rate(&app).await?;
+    let pgbench = pgbench_baseline(&app.db.url).await;
+
     let baseline = figures[0].per_second;
     println!(
         "{:<44} {:>10} {:>9} {:>9} {:>12}",
@@ -170,5 +173,167 @@ async fn main() -> anyhow::Result<()> {
             f.per_second / baseline
         );
     }
+    println!("\nWebhook acknowledgement at a fixed rate (signed push, distinct delivery ids):");
+    println!(
+        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>14}",
+        "target/s", "achieved/s", "p50 ms", "p99 ms", "max ms", "stored/sent"
+    );
+    for w in &webhooks {
+        println!(
+            "{:<16} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8}/{:<5}",
+            w.rate,
+            w.achieved,
+            w.p50.as_secs_f64() * 1e3,
+            w.p99.as_secs_f64() * 1e3,
+            w.max.as_secs_f64() * 1e3,
+            w.stored,
+            w.sent
+        );
+    }
+    match pgbench {
+        Ok(line) => println!("baseline, PostgreSQL single-row INSERT at 200/s (pgbench): {line}"),
+        Err(err) => println!("baseline, pgbench: not measured ({err})"),
+    }
     Ok(())
+}
+
+struct RateFigure {
+    rate: u32,
+    achieved: f64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    sent: usize,
+    stored: i64,
+}
+
+/// Posts signed pushes at `rate` per second for a few seconds, then checks every accepted
+/// delivery is in the database with its build.
+async fn webhook_rate(app: &TestApp) -> anyhow::Result<Vec<RateFigure>> {
+    let ada = app.sign_in("hooks-admin").await?;
+    let course = app.course(&ada, "hooks").await?;
+    let created = ada
+        .gql(
+            "mutation($c: ID!) { createAssignment(input: { courseId: $c, slug: \"hw\", title: \"HW\", image: \"python:3.12\", testCommand: \"pytest\" }) { id } }",
+            json!({ "c": course }),
+        )
+        .await?
+        .ok()?;
+    let assignment = created.str_at("createAssignment.id")?.to_owned();
+    let repo = app
+        .link_repository(&assignment, "hooks-student", 4242, "student/hw")
+        .await?;
+    let body = serde_json::to_vec(&json!({
+        "ref": "refs/heads/main", "after": "a".repeat(40), "deleted": false,
+        "head_commit": { "id": "a".repeat(40), "message": "work", "author": { "name": "S", "username": "s" } },
+        "repository": { "id": 4242, "full_name": "student/hw" }
+    }))?;
+    let signature = lectern::forge::github::webhook::sign(repo.secret.as_bytes(), &body);
+    let http = reqwest::Client::new();
+    let url = format!("{}/webhooks/github", app.base);
+    let mut figures = Vec::new();
+    let mut total_sent = 0usize;
+    for rate in [100u32, 200, 400] {
+        let count = rate as usize * 5;
+        let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(count);
+        for i in 0..count {
+            ticker.tick().await;
+            let (http, url, body, signature) =
+                (http.clone(), url.clone(), body.clone(), signature.clone());
+            tasks.push(tokio::spawn(async move {
+                let t = Instant::now();
+                let resp = http
+                    .post(url)
+                    .header("x-github-event", "push")
+                    .header("x-github-delivery", format!("rate-{rate}-{i}"))
+                    .header("x-hub-signature-256", signature)
+                    .body(body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(resp.status().as_u16() == 202, "answered {}", resp.status());
+                Ok::<_, anyhow::Error>(t.elapsed())
+            }));
+        }
+        let mut latencies = Vec::with_capacity(count);
+        for task in tasks {
+            latencies.push(task.await??);
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+        total_sent += count;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = app.db.conn().await?;
+        let stored: Count = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM webhook_deliveries d JOIN builds b ON b.id = d.build_id WHERE d.outcome = 'queued' AND d.delivery_id LIKE 'rate-%'",
+            ),
+            &mut conn,
+        )
+        .await?;
+        anyhow::ensure!(
+            stored.n as usize == total_sent,
+            "lost deliveries: {} stored of {total_sent}",
+            stored.n
+        );
+        figures.push(RateFigure {
+            rate,
+            achieved: count as f64 / elapsed.as_secs_f64(),
+            p50: latencies[count / 2],
+            p99: latencies[count * 99 / 100],
+            max: latencies[count - 1],
+            sent: total_sent,
+            stored: stored.n,
+        });
+    }
+    Ok(figures)
+}
+
+/// pgbench inserting single rows at 200/s into a scratch table of the bench database.
+async fn pgbench_baseline(url: &str) -> anyhow::Result<String> {
+    let pgbench = std::env::var("PGBENCH").unwrap_or_else(|_| "pgbench".into());
+    let mut conn =
+        <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(url).await?;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("CREATE TABLE IF NOT EXISTS bench_rows (id bigserial PRIMARY KEY, body text NOT NULL, at timestamptz NOT NULL DEFAULT now())"),
+        &mut conn,
+    )
+    .await?;
+    let script = std::env::temp_dir().join(format!("lectern-pgbench-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        "INSERT INTO bench_rows (body) VALUES ('delivery');\n",
+    )?;
+    let output = tokio::process::Command::new(pgbench)
+        .args(["-n", "-c", "4", "-j", "2", "-R", "200", "-T", "5", "-f"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .await?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "pgbench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pick = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .map(str::trim)
+            .unwrap_or("")
+            .to_owned()
+    };
+    Ok(format!(
+        "{}; {}",
+        pick("latency average"),
+        pick("latency stddev")
+    ))
 }
