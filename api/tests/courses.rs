@@ -357,3 +357,54 @@ async fn course_creation_can_be_limited_to_admins() -> anyhow::Result<()> {
     assert_eq!(resp.str_at("updateCourse.term")?, "Spring");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn course_lists_count_each_course_separately() -> anyhow::Result<()> {
+    let app = TestApp::new().await?;
+    let ada = app.sign_in("ada").await?;
+    let big = app.course(&ada, "big").await?;
+    let small = app.course(&ada, "small").await?;
+    app.course(&ada, "empty").await?;
+    for login in ["s1", "s2", "s3"] {
+        app.enroll(&ada, &big, login, "STUDENT").await?;
+    }
+    app.enroll(&ada, &small, "t1", "TA").await?;
+    ada.gql(
+        "mutation($c: ID!) { createAssignment(input: { courseId: $c, slug: \"hw1\", title: \"HW\", image: \"python:3.12\", testCommand: \"true\" }) { id } }",
+        json!({ "c": small }),
+    )
+    .await?
+    .ok()?;
+    let listed = ada
+        .gql(
+            "{ me { courses { slug counts { instructors tas students assignments } } } }",
+            json!({}),
+        )
+        .await?
+        .ok()?;
+    let by_slug: std::collections::HashMap<String, serde_json::Value> = listed
+        .at("me.courses")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["slug"].as_str().unwrap_or_default().to_owned(),
+                c["counts"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_slug["big"],
+        json!({ "instructors": 1, "tas": 0, "students": 3, "assignments": 0 })
+    );
+    assert_eq!(
+        by_slug["small"],
+        json!({ "instructors": 1, "tas": 1, "students": 0, "assignments": 1 })
+    );
+    assert_eq!(
+        by_slug["empty"],
+        json!({ "instructors": 1, "tas": 0, "students": 0, "assignments": 0 })
+    );
+    Ok(())
+}

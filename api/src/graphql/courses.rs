@@ -3,8 +3,11 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use async_graphql::dataloader::DataLoader;
+
 use super::assignments::AssignmentNode;
 use super::context::{app, db, parse_id, signed_in};
+use super::loaders::CourseCountsLoader;
 use super::roster::{InviteNode, MembershipNode};
 use crate::auth::{CourseAccess, Need, access};
 use crate::config::CourseCreation;
@@ -194,8 +197,14 @@ impl CourseNode {
         self.0.allows(Need::Instructor)
     }
     async fn counts(&self, ctx: &Context<'_>) -> GqlResult<CourseCounts> {
-        let mut conn = db(ctx).await?;
-        let c = Course::counts(&mut conn, self.0.course.id).await?;
+        let loader = ctx.data::<DataLoader<CourseCountsLoader>>().map_err(|_| {
+            AppError::Internal(anyhow::anyhow!("no course counts loader in the request"))
+        })?;
+        let c = loader
+            .load_one(self.0.course.id)
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("loading course counts: {e}")))?
+            .unwrap_or_default();
         Ok(CourseCounts {
             instructors: c.instructors,
             tas: c.tas,

@@ -5,6 +5,7 @@ mod assignments;
 mod context;
 mod courses;
 mod error_codes;
+pub mod loaders;
 mod repositories;
 mod roster;
 mod users;

@@ -35,7 +35,10 @@ pub async fn execute(
         )
             .into_response();
     }
-    let request = request.into_inner().data(viewer);
+    let request = request
+        .into_inner()
+        .data(viewer)
+        .data(crate::graphql::loaders::for_request(&state.app));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 

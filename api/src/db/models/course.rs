@@ -155,29 +155,41 @@ impl Course {
         diesel::delete(courses::table.find(id)).execute(conn).await
     }
 
-    /// People per role and assignments in the course.
-    pub async fn counts(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<CourseCounts> {
-        let per_role: Vec<(Role, i64)> = memberships::table
-            .filter(memberships::course_id.eq(id))
-            .group_by(memberships::role)
-            .select((memberships::role, diesel::dsl::count_star()))
+    /// People per role and assignments in each of `ids`, in two queries whatever their number.
+    pub async fn counts_many(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+    ) -> QueryResult<std::collections::HashMap<i64, CourseCounts>> {
+        let per_role: Vec<(i64, Role, i64)> = memberships::table
+            .filter(memberships::course_id.eq_any(ids))
+            .group_by((memberships::course_id, memberships::role))
+            .select((
+                memberships::course_id,
+                memberships::role,
+                diesel::dsl::count_star(),
+            ))
             .load(conn)
             .await?;
-        let assignments = assignments::table
-            .filter(assignments::course_id.eq(id))
-            .count()
-            .get_result(conn)
+        let per_course: Vec<(i64, i64)> = assignments::table
+            .filter(assignments::course_id.eq_any(ids))
+            .group_by(assignments::course_id)
+            .select((assignments::course_id, diesel::dsl::count_star()))
+            .load(conn)
             .await?;
-        let mut counts = CourseCounts {
-            assignments,
-            ..CourseCounts::default()
-        };
-        for (role, n) in per_role {
+        let mut counts: std::collections::HashMap<i64, CourseCounts> = ids
+            .iter()
+            .map(|id| (*id, CourseCounts::default()))
+            .collect();
+        for (course, role, n) in per_role {
+            let entry = counts.entry(course).or_default();
             match role {
-                Role::Instructor => counts.instructors = n,
-                Role::Ta => counts.tas = n,
-                Role::Student => counts.students = n,
+                Role::Instructor => entry.instructors = n,
+                Role::Ta => entry.tas = n,
+                Role::Student => entry.students = n,
             }
+        }
+        for (course, n) in per_course {
+            counts.entry(course).or_default().assignments = n;
         }
         Ok(counts)
     }
