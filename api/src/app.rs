@@ -17,6 +17,8 @@ pub struct Inner {
     pub pool: DbPool,
     /// Seals and opens secrets stored in the database.
     pub cipher: Cipher,
+    /// For calls to other services (OAuth token exchange); never follows redirects.
+    pub http: reqwest::Client,
 }
 
 impl std::ops::Deref for App {
@@ -31,10 +33,16 @@ impl App {
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let pool = db::pool(config.database_url.expose(), config.db_pool_size)?;
         let cipher = Cipher::new(&config.secret_key);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(20))
+            .user_agent(concat!("Lectern/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         Ok(Self(Arc::new(Inner {
             config,
             pool,
             cipher,
+            http,
         })))
     }
 

@@ -52,6 +52,17 @@ pub struct Config {
     pub github_url: Url,
     /// `GITHUB_API_URL` — GitHub's REST API base URL (default `https://api.github.com`).
     pub github_api_url: Url,
+    /// `GITHUB_CLIENT_ID` and `GITHUB_CLIENT_SECRET` — the GitHub OAuth app Lectern signs
+    /// people in with (its callback URL: `{LECTERN_PUBLIC_URL}/auth/github/callback`). Both
+    /// or neither; without them GitHub sign-in is off.
+    pub github_oauth: Option<GithubOAuth>,
+}
+
+/// Credentials of the GitHub OAuth app.
+#[derive(Clone, Debug)]
+pub struct GithubOAuth {
+    pub client_id: String,
+    pub client_secret: Secret,
 }
 
 /// Who may create courses.
@@ -192,6 +203,16 @@ impl Config {
         );
         let github_url = env.url("GITHUB_URL", Some("https://github.com"));
         let github_api_url = env.url("GITHUB_API_URL", Some("https://api.github.com"));
+        let github_oauth = match (env.get("GITHUB_CLIENT_ID"), env.get("GITHUB_CLIENT_SECRET")) {
+            (Some(client_id), Some(secret)) => Some(Some(GithubOAuth {
+                client_id,
+                client_secret: Secret(secret),
+            })),
+            (None, None) => Some(None),
+            _ => env.problem(
+                "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET must be set together (or neither)",
+            ),
+        };
 
         let config = (|| {
             Some(Config {
@@ -211,6 +232,7 @@ impl Config {
                 webhook_max_bytes: webhook_max_bytes?,
                 github_url: github_url?,
                 github_api_url: github_api_url?,
+                github_oauth: github_oauth?,
             })
         })();
         env.finish(config)

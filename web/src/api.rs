@@ -133,10 +133,11 @@ struct SignInData {
 #[serde(rename_all = "camelCase")]
 pub struct SignInOptions {
     pub dev_login: bool,
+    pub github: bool,
 }
 
 pub async fn sign_in_options() -> Result<SignInOptions, ApiError> {
-    let data: SignInData = graphql("{ signInOptions { devLogin } }", json!({})).await?;
+    let data: SignInData = graphql("{ signInOptions { devLogin github } }", json!({})).await?;
     Ok(data.options)
 }
 

@@ -24,6 +24,7 @@ impl UserQuery {
         let config = &app(ctx)?.config;
         Ok(SignInOptions {
             dev_login: config.dev_login,
+            github: config.github_oauth.is_some(),
         })
     }
 }
@@ -33,6 +34,8 @@ impl UserQuery {
 pub struct SignInOptions {
     /// Development sign-in by login alone (`POST /auth/dev/login`); never on in production.
     dev_login: bool,
+    /// Sign-in with GitHub (`GET /auth/github/login`).
+    github: bool,
 }
 
 /// The signed-in person, with what only they may see about themselves.

@@ -53,6 +53,8 @@ pub fn router(app: App) -> Router {
         .route("/graphql", post(graphql::execute).get(graphql::graphiql))
         .route("/auth/dev/login", post(auth::dev_login))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/github/login", get(auth::github_login))
+        .route("/auth/github/callback", get(auth::github_callback))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route_layer(middleware::from_fn_with_state(app.clone(), check_origin))

@@ -17,5 +17,5 @@ pub use invite::{Invite, InviteState};
 pub use membership::{Member, Membership};
 pub use repository::{NewRepository, Repository};
 pub use session::Session;
-pub use user::User;
+pub use user::{GithubIdentity, User};
 pub use webhook_delivery::{NewDelivery, WebhookDelivery};

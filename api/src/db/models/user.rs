@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::users;
 
@@ -27,6 +27,18 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Who GitHub says signed in, with the token sealed for storage.
+#[derive(Clone, Debug)]
+pub struct GithubIdentity<'a> {
+    pub github_id: i64,
+    pub login: &'a str,
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
+    pub sealed_token: &'a [u8],
+    pub scopes: Option<&'a str>,
 }
 
 /// Whether `login` has GitHub's shape: 1–39 letters, digits and inner hyphens.
@@ -87,6 +99,69 @@ impl User {
                 .ok_or(diesel::result::Error::NotFound),
             other => other,
         }
+    }
+
+    /// The sealing context of a user's GitHub token.
+    pub fn token_context(github_id: i64) -> String {
+        format!("user:{github_id}:github-token")
+    }
+
+    /// Creates or updates the user GitHub knows as `github_id` after a sign-in, storing the
+    /// sealed token. A local user with the same login (made by an operator or the demo) is
+    /// claimed; a stale user holding the login for another GitHub account is renamed, since
+    /// GitHub lets logins be renamed and reused.
+    pub async fn upsert_from_github(
+        conn: &mut AsyncPgConnection,
+        github: &GithubIdentity<'_>,
+    ) -> QueryResult<User> {
+        let github = github.clone();
+        conn.transaction(async move |conn| {
+            let changes = (
+                users::github_id.eq(github.github_id),
+                users::login.eq(github.login),
+                users::name.eq(github.name),
+                users::email.eq(github.email),
+                users::avatar_url.eq(github.avatar_url),
+                users::github_token_encrypted.eq(github.sealed_token),
+                users::github_token_scopes.eq(github.scopes),
+                users::last_seen_at.eq(chrono::Utc::now()),
+            );
+            let mine = users::table
+                .filter(users::github_id.eq(github.github_id))
+                .select(users::id)
+                .for_update()
+                .first::<i64>(conn)
+                .await
+                .optional()?;
+            let holder = Self::find_by_login(conn, github.login).await?;
+            if let Some(holder) = &holder
+                && Some(holder.id) != mine
+                && (holder.github_id.is_some() || mine.is_some())
+            {
+                diesel::update(users::table.find(holder.id))
+                    .set(users::login.eq(format!("renamed-{}", holder.id)))
+                    .execute(conn)
+                    .await?;
+            }
+            let target = mine.or(holder.filter(|h| h.github_id.is_none()).map(|h| h.id));
+            match target {
+                Some(id) => {
+                    diesel::update(users::table.find(id))
+                        .set(changes)
+                        .returning(User::as_returning())
+                        .get_result(conn)
+                        .await
+                }
+                None => {
+                    diesel::insert_into(users::table)
+                        .values(changes)
+                        .returning(User::as_returning())
+                        .get_result(conn)
+                        .await
+                }
+            }
+        })
+        .await
     }
 
     /// Marks this user a platform administrator (or not).

@@ -1,3 +1,5 @@
-//! GitHub: webhook verification and parsing (the OAuth and REST clients join them).
+//! GitHub: the OAuth flow, the REST API, and webhook verification and parsing.
 
+pub mod api;
+pub mod oauth;
 pub mod webhook;

@@ -1,0 +1,282 @@
+//! A local stand-in for GitHub that speaks the documented HTTP API for the endpoints Lectern
+//! uses, and records every request, so tests assert on exactly what GitHub would be sent.
+//! The real `oauth2` and `octocrab` clients talk to it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+/// A GitHub account of the stand-in.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: i64,
+    pub login: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// One request the stand-in received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    accounts: Vec<Account>,
+    /// Who the browser is signed in to GitHub as.
+    browser: Option<i64>,
+    /// code -> (account, PKCE challenge, redirect_uri)
+    codes: HashMap<String, (i64, String, String)>,
+    tokens: HashMap<String, i64>,
+    requests: Vec<Recorded>,
+    counter: u64,
+}
+
+/// The running stand-in.
+#[derive(Clone)]
+pub struct FakeGithub {
+    pub base: String,
+    pub client_id: String,
+    pub client_secret: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeGithub {
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let github = FakeGithub {
+            base,
+            client_id: "Iv1.lecterntest".to_owned(),
+            client_secret: "test-client-secret-0123456789".to_owned(),
+            inner: Arc::default(),
+        };
+        let router = Router::new()
+            .route("/login/oauth/authorize", get(authorize))
+            .route("/login/oauth/access_token", post(access_token))
+            .route("/user", get(user))
+            .route("/user/emails", get(emails))
+            .with_state(github.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(github)
+    }
+
+    /// Adds an account and returns it.
+    pub fn account(&self, id: i64, login: &str) -> Account {
+        let account = Account {
+            id,
+            login: login.to_owned(),
+            name: format!("{login} (GitHub)"),
+            email: format!("{login}@users.example.com"),
+        };
+        self.inner
+            .lock()
+            .expect("lock")
+            .accounts
+            .push(account.clone());
+        account
+    }
+
+    /// Signs the "browser" in to GitHub as `id`, so the authorize page approves at once.
+    pub fn browser_signed_in_as(&self, id: i64) {
+        self.inner.lock().expect("lock").browser = Some(id);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.lock().expect("lock").requests.clone()
+    }
+
+    /// The environment that points Lectern at this stand-in.
+    pub fn env(&self) -> [(&'static str, String); 4] {
+        [
+            ("GITHUB_URL", self.base.clone()),
+            ("GITHUB_API_URL", self.base.clone()),
+            ("GITHUB_CLIENT_ID", self.client_id.clone()),
+            ("GITHUB_CLIENT_SECRET", self.client_secret.clone()),
+        ]
+    }
+
+    fn record(&self, method: &str, path: &str, headers: &HeaderMap, body: String) {
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.inner.lock().expect("lock").requests.push(Recorded {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            authorization,
+            body,
+        });
+    }
+
+    fn account_for_token(&self, headers: &HeaderMap) -> Option<Account> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("token "))
+            })?;
+        let inner = self.inner.lock().expect("lock");
+        let id = *inner.tokens.get(token)?;
+        inner.accounts.iter().find(|a| a.id == id).cloned()
+    }
+}
+
+fn bad_credentials() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "message": "Bad credentials", "documentation_url": "https://docs.github.com/rest" })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct AuthorizeQuery {
+    client_id: String,
+    redirect_uri: String,
+    state: String,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    scope: Option<String>,
+}
+
+async fn authorize(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    Query(q): Query<AuthorizeQuery>,
+) -> Response {
+    gh.record(
+        "GET",
+        &format!(
+            "/login/oauth/authorize?scope={}",
+            q.scope.clone().unwrap_or_default()
+        ),
+        &headers,
+        String::new(),
+    );
+    if q.client_id != gh.client_id {
+        return (StatusCode::NOT_FOUND, "unknown client_id").into_response();
+    }
+    let (Some(challenge), Some("S256")) =
+        (q.code_challenge.clone(), q.code_challenge_method.as_deref())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "PKCE S256 required by this stand-in",
+        )
+            .into_response();
+    };
+    let mut inner = gh.inner.lock().expect("lock");
+    let Some(account) = inner.browser else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "nobody is signed in to GitHub in this browser",
+        )
+            .into_response();
+    };
+    inner.counter += 1;
+    let code = format!("code{}", inner.counter);
+    inner
+        .codes
+        .insert(code.clone(), (account, challenge, q.redirect_uri.clone()));
+    Redirect::to(&format!("{}?code={code}&state={}", q.redirect_uri, q.state)).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    code: String,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+async fn access_token(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    gh.record(
+        "POST",
+        "/login/oauth/access_token",
+        &headers,
+        format!("code={}", form.code),
+    );
+    // Client credentials by HTTP Basic (what oauth2 sends) or in the form.
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let credentials = basic.or_else(|| {
+        Some(format!(
+            "{}:{}",
+            form.client_id.clone()?,
+            form.client_secret.clone()?
+        ))
+    });
+    let expected = format!("{}:{}", gh.client_id, gh.client_secret);
+    if credentials.as_deref().map(|c| c.replace("%2E", ".")) != Some(expected) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "invalid_client" })),
+        )
+            .into_response();
+    }
+    let mut inner = gh.inner.lock().expect("lock");
+    let Some((account, challenge, redirect)) = inner.codes.remove(&form.code) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "bad_verification_code", "error_description": "The code passed is incorrect or expired." }))).into_response();
+    };
+    let verifier = form.code_verifier.unwrap_or_default();
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    if computed != challenge || form.redirect_uri.as_deref() != Some(redirect.as_str()) {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant", "error_description": "PKCE or redirect_uri mismatch" }))).into_response();
+    }
+    inner.counter += 1;
+    let token = format!("gho_standin{:08}", inner.counter);
+    inner.tokens.insert(token.clone(), account);
+    Json(json!({ "access_token": token, "token_type": "bearer", "scope": "admin:repo_hook,read:user,repo,user:email" })).into_response()
+}
+
+async fn user(State(gh): State<FakeGithub>, headers: HeaderMap) -> Response {
+    gh.record("GET", "/user", &headers, String::new());
+    let Some(account) = gh.account_for_token(&headers) else {
+        return bad_credentials();
+    };
+    Json(json!({
+        "login": account.login, "id": account.id, "node_id": "MDQ6VXNlcjE=",
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", account.id),
+        "type": "User", "site_admin": false, "name": account.name, "email": Value::Null,
+    }))
+    .into_response()
+}
+
+async fn emails(State(gh): State<FakeGithub>, headers: HeaderMap) -> Response {
+    gh.record("GET", "/user/emails", &headers, String::new());
+    let Some(account) = gh.account_for_token(&headers) else {
+        return bad_credentials();
+    };
+    Json(json!([
+        { "email": format!("old-{}", account.email), "primary": false, "verified": true, "visibility": null },
+        { "email": account.email, "primary": true, "verified": true, "visibility": "private" },
+    ]))
+    .into_response()
+}
