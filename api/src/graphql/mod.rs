@@ -31,6 +31,7 @@ pub struct Mutation(
     courses::CourseMutation,
     roster::RosterMutation,
     assignments::AssignmentMutation,
+    repositories::RepositoryMutation,
 );
 
 /// The executable schema.

@@ -3,12 +3,17 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::context::{db, parse_id, signed_in};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use octocrab::Octocrab;
+
+use super::context::{app, db, parse_id, signed_in};
 use super::users::UserNode;
+use crate::app::App;
 use crate::auth::{CourseAccess, Need, access};
 use crate::db::enums::{BuildStatus, BuildTrigger, DeliveryOutcome, WebhookStatus};
-use crate::db::models::{Build, Repository, User, WebhookDelivery};
+use crate::db::models::{Build, BuildRequest, NewRepository, Repository, User, WebhookDelivery};
 use crate::error::{AppError, GqlResult};
+use crate::forge::github::api::{self, ForgeError};
 
 /// Most rows a list field returns.
 const MAX_LIST: i32 = 100;
@@ -28,6 +33,200 @@ impl RepositoryQuery {
         let mut conn = db(ctx).await?;
         let (repository, access) =
             access::repository(&mut conn, me, parse_id(&id)?, Need::Member).await?;
+        Ok(RepositoryNode { repository, access })
+    }
+}
+
+#[derive(Default)]
+pub struct RepositoryMutation;
+
+impl From<ForgeError> for AppError {
+    fn from(err: ForgeError) -> Self {
+        AppError::BadRequest(err.to_string())
+    }
+}
+
+/// A GitHub client acting as the signed-in person, or a message saying how to get one.
+async fn github_as(
+    app: &App,
+    conn: &mut AsyncPgConnection,
+    user: &User,
+) -> Result<Octocrab, AppError> {
+    let (github_id, sealed) = User::github_token(conn, user.id).await?.ok_or_else(|| {
+        AppError::BadRequest("link repositories after signing in with GitHub (this account has no GitHub authorization)".into())
+    })?;
+    let token = app
+        .cipher
+        .open(&User::token_context(github_id), &sealed)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let token = String::from_utf8(token).map_err(|e| AppError::Internal(e.into()))?;
+    Ok(api::client(&app.config, &token)?)
+}
+
+fn webhook_url(app: &App) -> String {
+    format!(
+        "{}/webhooks/github",
+        app.config.public_url.as_str().trim_end_matches('/')
+    )
+}
+
+fn new_webhook_secret() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[Object]
+impl RepositoryMutation {
+    /// Links one of your GitHub repositories (`owner/name`, on which you have admin rights)
+    /// to an assignment: registers Lectern's webhook on it with a fresh secret and queues a
+    /// first build of its default branch.
+    async fn link_repository(
+        &self,
+        ctx: &Context<'_>,
+        assignment_id: ID,
+        full_name: String,
+    ) -> GqlResult<RepositoryNode> {
+        let me = signed_in(ctx)?;
+        let app = app(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (assignment, access) =
+            access::assignment(&mut conn, me, parse_id(&assignment_id)?, Need::Member).await?;
+        access.ensure_writable()?;
+        let full_name = full_name
+            .trim()
+            .trim_start_matches("https://github.com/")
+            .trim_end_matches(".git")
+            .to_owned();
+        if !full_name
+            .split_once('/')
+            .is_some_and(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+        {
+            return Err(AppError::invalid(
+                "fullName",
+                "write it as owner/name, e.g. octocat/hello-world",
+            )
+            .into());
+        }
+        let github = github_as(app, &mut conn, &me.user).await?;
+        let remote = api::repository(&github, &full_name).await?;
+        if !remote.permissions.as_ref().is_some_and(|p| p.admin) {
+            return Err(AppError::BadRequest(format!(
+                "you need admin rights on {} to link it (Lectern adds a webhook to it)",
+                remote.full_name
+            ))
+            .into());
+        }
+        if Repository::find_by_github_id(&mut conn, remote.id)
+            .await?
+            .is_some()
+        {
+            return Err(AppError::Conflict(format!(
+                "{} is already linked to an assignment",
+                remote.full_name
+            ))
+            .into());
+        }
+        let head = api::branch_head(&github, &remote.full_name, &remote.default_branch).await?;
+        let secret = new_webhook_secret();
+        let hook_id =
+            api::create_hook(&github, &remote.full_name, &webhook_url(app), &secret).await?;
+        let sealed = app
+            .cipher
+            .seal(&Repository::secret_context(remote.id), secret.as_bytes());
+        let new = NewRepository {
+            course_id: assignment.course_id,
+            assignment_id: assignment.id,
+            owner_id: me.user.id,
+            github_repo_id: remote.id,
+            full_name: remote.full_name.clone(),
+            clone_url: remote.clone_url.clone(),
+            default_branch: remote.default_branch.clone(),
+            private: remote.private,
+        };
+        let stored = conn
+            .transaction(async |conn| {
+                let repository = Repository::create(conn, &new).await?;
+                let repository = Repository::set_webhook(
+                    conn,
+                    repository.id,
+                    Some(hook_id),
+                    &sealed,
+                    WebhookStatus::Pending,
+                )
+                .await?;
+                if let Some(sha) = &head {
+                    let request = BuildRequest {
+                        trigger: BuildTrigger::Manual,
+                        branch: Some(repository.default_branch.clone()),
+                        pr_number: None,
+                        commit_sha: sha.clone(),
+                        commit_message: "First build after linking".to_owned(),
+                        commit_author: Some(me.user.login.clone()),
+                    };
+                    Build::enqueue(conn, &repository, &request, None, Utc::now()).await?;
+                }
+                Ok::<_, diesel::result::Error>(repository)
+            })
+            .await;
+        match stored {
+            Ok(repository) => {
+                tracing::info!(repository = repository.id, full_name = %repository.full_name, user = me.user.id, "repository linked");
+                Ok(RepositoryNode { repository, access })
+            }
+            Err(err) => {
+                // Leave nothing half-done: take the hook back off GitHub.
+                if let Err(cleanup) = api::delete_hook(&github, &remote.full_name, hook_id).await {
+                    tracing::warn!(error = %cleanup, hook = hook_id, "could not remove the webhook after a failed link");
+                }
+                Err(AppError::from(err).into())
+            }
+        }
+    }
+
+    /// Checks the repository's webhook and, when GitHub no longer has it, registers a new
+    /// one with a fresh secret. The repository's owner or the course's instructors.
+    async fn repair_webhook(&self, ctx: &Context<'_>, id: ID) -> GqlResult<RepositoryNode> {
+        let me = signed_in(ctx)?;
+        let app = app(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (repository, access) =
+            access::repository(&mut conn, me, parse_id(&id)?, Need::Member).await?;
+        if repository.owner_id != me.user.id && !access.allows(Need::Instructor) {
+            return Err(AppError::Forbidden.into());
+        }
+        let github = github_as(app, &mut conn, &me.user).await?;
+        let alive = match repository.webhook_id {
+            Some(hook) => api::ping_hook(&github, &repository.full_name, hook).await?,
+            None => false,
+        };
+        let repository = if alive {
+            // The ping's delivery marks the hook active when it arrives.
+            repository
+        } else {
+            let secret = new_webhook_secret();
+            let hook_id =
+                api::create_hook(&github, &repository.full_name, &webhook_url(app), &secret)
+                    .await?;
+            let sealed = app.cipher.seal(
+                &Repository::secret_context(repository.github_repo_id),
+                secret.as_bytes(),
+            );
+            tracing::info!(
+                repository = repository.id,
+                hook = hook_id,
+                "webhook re-created"
+            );
+            Repository::set_webhook(
+                &mut conn,
+                repository.id,
+                Some(hook_id),
+                &sealed,
+                WebhookStatus::Pending,
+            )
+            .await?
+        };
         Ok(RepositoryNode { repository, access })
     }
 }

@@ -33,8 +33,33 @@ pub struct Recorded {
     pub body: String,
 }
 
+/// A repository of the stand-in.
+#[derive(Clone, Debug)]
+pub struct RemoteRepo {
+    pub id: i64,
+    pub full_name: String,
+    pub default_branch: String,
+    /// The default branch's head; `None` for an empty repository.
+    pub head: Option<String>,
+    /// Accounts with admin rights.
+    pub admins: Vec<i64>,
+    /// Accounts that can see it without admin rights.
+    pub readers: Vec<i64>,
+    pub hooks: HashMap<i64, RemoteHook>,
+}
+
+/// A webhook registered on a stand-in repository.
+#[derive(Clone, Debug)]
+pub struct RemoteHook {
+    pub url: String,
+    pub secret: String,
+    pub events: Vec<String>,
+    pub content_type: String,
+}
+
 #[derive(Default)]
 struct Inner {
+    repos: HashMap<String, RemoteRepo>,
     accounts: Vec<Account>,
     /// Who the browser is signed in to GitHub as.
     browser: Option<i64>,
@@ -69,6 +94,14 @@ impl FakeGithub {
             .route("/login/oauth/access_token", post(access_token))
             .route("/user", get(user))
             .route("/user/emails", get(emails))
+            .route("/repos/{owner}/{name}", get(repository))
+            .route("/repos/{owner}/{name}/branches/{branch}", get(branch))
+            .route("/repos/{owner}/{name}/hooks", post(create_hook))
+            .route(
+                "/repos/{owner}/{name}/hooks/{id}",
+                axum::routing::delete(delete_hook),
+            )
+            .route("/repos/{owner}/{name}/hooks/{id}/pings", post(ping_hook))
             .with_state(github.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -90,6 +123,46 @@ impl FakeGithub {
             .accounts
             .push(account.clone());
         account
+    }
+
+    /// Adds a repository that `admin` administers.
+    pub fn repo(&self, id: i64, full_name: &str, admin: i64, head: Option<&str>) {
+        self.inner.lock().expect("lock").repos.insert(
+            full_name.to_owned(),
+            RemoteRepo {
+                id,
+                full_name: full_name.to_owned(),
+                default_branch: "main".to_owned(),
+                head: head.map(str::to_owned),
+                admins: vec![admin],
+                readers: Vec::new(),
+                hooks: HashMap::new(),
+            },
+        );
+    }
+
+    /// Lets `reader` see a repository without admin rights.
+    pub fn grant_read(&self, full_name: &str, reader: i64) {
+        if let Some(repo) = self.inner.lock().expect("lock").repos.get_mut(full_name) {
+            repo.readers.push(reader);
+        }
+    }
+
+    /// A repository as the stand-in holds it now.
+    pub fn remote(&self, full_name: &str) -> Option<RemoteRepo> {
+        self.inner
+            .lock()
+            .expect("lock")
+            .repos
+            .get(full_name)
+            .cloned()
+    }
+
+    /// Deletes a hook on GitHub's side, as a repository owner might.
+    pub fn remove_hooks(&self, full_name: &str) {
+        if let Some(repo) = self.inner.lock().expect("lock").repos.get_mut(full_name) {
+            repo.hooks.clear();
+        }
     }
 
     /// Signs the "browser" in to GitHub as `id`, so the authorize page approves at once.
@@ -279,4 +352,213 @@ async fn emails(State(gh): State<FakeGithub>, headers: HeaderMap) -> Response {
         { "email": account.email, "primary": true, "verified": true, "visibility": "private" },
     ]))
     .into_response()
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(
+            json!({ "message": "Not Found", "documentation_url": "https://docs.github.com/rest" }),
+        ),
+    )
+        .into_response()
+}
+
+/// Why the stand-in will not show a repository.
+enum Denied {
+    BadCredentials,
+    NotFound,
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::BadCredentials => bad_credentials(),
+            Denied::NotFound => not_found(),
+        }
+    }
+}
+
+/// The repository, if the token's account can see it, with whether it administers it.
+fn visible(
+    gh: &FakeGithub,
+    headers: &HeaderMap,
+    full_name: &str,
+) -> Result<(RemoteRepo, bool), Denied> {
+    let account = gh
+        .account_for_token(headers)
+        .ok_or(Denied::BadCredentials)?;
+    let inner = gh.inner.lock().expect("lock");
+    let repo = inner
+        .repos
+        .get(full_name)
+        .cloned()
+        .ok_or(Denied::NotFound)?;
+    let admin = repo.admins.contains(&account.id);
+    if !admin && !repo.readers.contains(&account.id) {
+        return Err(Denied::NotFound);
+    }
+    Ok((repo, admin))
+}
+
+async fn repository(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    axum::extract::Path((owner, name)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let full_name = format!("{owner}/{name}");
+    gh.record(
+        "GET",
+        &format!("/repos/{full_name}"),
+        &headers,
+        String::new(),
+    );
+    let (repo, admin) = match visible(&gh, &headers, &full_name) {
+        Ok(found) => found,
+        Err(denied) => return denied.into_response(),
+    };
+    Json(json!({
+        "id": repo.id, "name": name, "full_name": repo.full_name, "private": true,
+        "owner": { "login": owner, "id": 1 },
+        "html_url": format!("https://github.com/{}", repo.full_name),
+        "clone_url": format!("https://github.com/{}.git", repo.full_name),
+        "default_branch": repo.default_branch,
+        "permissions": { "admin": admin, "maintain": admin, "push": admin, "triage": true, "pull": true }
+    }))
+    .into_response()
+}
+
+async fn branch(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    axum::extract::Path((owner, name, branch)): axum::extract::Path<(String, String, String)>,
+) -> Response {
+    let full_name = format!("{owner}/{name}");
+    gh.record(
+        "GET",
+        &format!("/repos/{full_name}/branches/{branch}"),
+        &headers,
+        String::new(),
+    );
+    let (repo, _) = match visible(&gh, &headers, &full_name) {
+        Ok(found) => found,
+        Err(denied) => return denied.into_response(),
+    };
+    match repo.head {
+        Some(sha) if branch == repo.default_branch => {
+            Json(json!({ "name": branch, "commit": { "sha": sha }, "protected": false }))
+                .into_response()
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "message": "Branch not found" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn create_hook(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    axum::extract::Path((owner, name)): axum::extract::Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let full_name = format!("{owner}/{name}");
+    gh.record(
+        "POST",
+        &format!("/repos/{full_name}/hooks"),
+        &headers,
+        body.to_string(),
+    );
+    let admin = match visible(&gh, &headers, &full_name) {
+        Ok((_, admin)) => admin,
+        Err(denied) => return denied.into_response(),
+    };
+    if !admin {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "message": "Not Found" })),
+        )
+            .into_response();
+    }
+    let mut inner = gh.inner.lock().expect("lock");
+    inner.counter += 1;
+    let id = 1000 + inner.counter as i64;
+    let hook = RemoteHook {
+        url: body["config"]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        secret: body["config"]["secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        events: body["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(str::to_owned))
+            .collect(),
+        content_type: body["config"]["content_type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    if let Some(repo) = inner.repos.get_mut(&full_name) {
+        repo.hooks.insert(id, hook);
+    }
+    (StatusCode::CREATED, Json(json!({ "type": "Repository", "id": id, "name": "web", "active": true, "events": body["events"], "config": { "url": body["config"]["url"], "content_type": "json", "insecure_ssl": "0" } })))
+        .into_response()
+}
+
+async fn delete_hook(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    axum::extract::Path((owner, name, id)): axum::extract::Path<(String, String, i64)>,
+) -> Response {
+    let full_name = format!("{owner}/{name}");
+    gh.record(
+        "DELETE",
+        &format!("/repos/{full_name}/hooks/{id}"),
+        &headers,
+        String::new(),
+    );
+    if let Err(denied) = visible(&gh, &headers, &full_name) {
+        return denied.into_response();
+    }
+    let mut inner = gh.inner.lock().expect("lock");
+    match inner
+        .repos
+        .get_mut(&full_name)
+        .and_then(|r| r.hooks.remove(&id))
+    {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => not_found(),
+    }
+}
+
+async fn ping_hook(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    axum::extract::Path((owner, name, id)): axum::extract::Path<(String, String, i64)>,
+) -> Response {
+    let full_name = format!("{owner}/{name}");
+    gh.record(
+        "POST",
+        &format!("/repos/{full_name}/hooks/{id}/pings"),
+        &headers,
+        String::new(),
+    );
+    if let Err(denied) = visible(&gh, &headers, &full_name) {
+        return denied.into_response();
+    }
+    let inner = gh.inner.lock().expect("lock");
+    match inner
+        .repos
+        .get(&full_name)
+        .map(|r| r.hooks.contains_key(&id))
+    {
+        Some(true) => StatusCode::NO_CONTENT.into_response(),
+        _ => not_found(),
+    }
 }

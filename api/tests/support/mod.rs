@@ -259,6 +259,39 @@ impl TestApp {
         Ok(client)
     }
 
+    /// A client signed in through the GitHub OAuth flow against the stand-in, as `account`.
+    pub async fn sign_in_with_github(
+        &self,
+        github: &github::FakeGithub,
+        account: &github::Account,
+    ) -> anyhow::Result<Client> {
+        github.browser_signed_in_as(account.id);
+        let client = Client::new(&self.base, &account.login);
+        let location = |resp: &reqwest::Response| {
+            resp.headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let start = client
+            .http
+            .get(format!("{}/auth/github/login", self.base))
+            .send()
+            .await?;
+        let approved = client.http.get(location(&start)).send().await?;
+        let done = client.http.get(location(&approved)).send().await?;
+        if done.status() != reqwest::StatusCode::SEE_OTHER {
+            bail!(
+                "GitHub sign-in as {} answered {}: {}",
+                account.login,
+                done.status(),
+                done.text().await?
+            );
+        }
+        Ok(client)
+    }
+
     /// A course created by `instructor` (signed in as a fresh client), with its id.
     pub async fn course(&self, instructor: &Client, slug: &str) -> anyhow::Result<String> {
         let resp = instructor

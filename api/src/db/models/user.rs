@@ -164,6 +164,22 @@ impl User {
         .await
     }
 
+    /// The user's GitHub id and sealed GitHub token, when they signed in with GitHub.
+    pub async fn github_token(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+    ) -> QueryResult<Option<(i64, Vec<u8>)>> {
+        let row: (Option<i64>, Option<Vec<u8>>) = users::table
+            .find(id)
+            .select((users::github_id, users::github_token_encrypted))
+            .first(conn)
+            .await?;
+        Ok(match row {
+            (Some(github_id), Some(sealed)) => Some((github_id, sealed)),
+            _ => None,
+        })
+    }
+
     /// Marks this user a platform administrator (or not).
     pub async fn set_admin(
         conn: &mut AsyncPgConnection,

@@ -55,3 +55,157 @@ pub fn describe(err: &octocrab::Error) -> String {
         _ => "unexpected answer from GitHub".to_owned(),
     }
 }
+
+/// A failure talking to GitHub, in the terms a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    #[error("GitHub has no repository {0}, or your account cannot see it")]
+    NotFound(String),
+    #[error("GitHub refused: {0}")]
+    Forbidden(String),
+    #[error("your GitHub authorization is no longer valid; sign in with GitHub again")]
+    Unauthorized,
+    #[error("GitHub's rate limit is reached; try again in a few minutes")]
+    RateLimited,
+    #[error("GitHub is unavailable right now ({0}); try again shortly")]
+    Unavailable(String),
+}
+
+impl ForgeError {
+    fn from_octocrab(err: octocrab::Error, what: &str) -> Self {
+        match &err {
+            octocrab::Error::GitHub { source, .. } => match source.status_code.as_u16() {
+                401 => Self::Unauthorized,
+                404 => Self::NotFound(what.to_owned()),
+                403 | 429 if source.message.to_ascii_lowercase().contains("rate limit") => {
+                    Self::RateLimited
+                }
+                429 => Self::RateLimited,
+                403 | 422 => Self::Forbidden(source.message.clone()),
+                status => Self::Unavailable(format!("status {status}")),
+            },
+            _ => Self::Unavailable(describe(&err)),
+        }
+    }
+}
+
+/// A repository as GitHub describes it to the signed-in person.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RemoteRepository {
+    pub id: i64,
+    pub full_name: String,
+    pub clone_url: String,
+    pub default_branch: String,
+    pub private: bool,
+    #[serde(default)]
+    pub permissions: Option<Permissions>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Permissions {
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Deserialize)]
+struct Branch {
+    commit: BranchCommit,
+}
+
+#[derive(Deserialize)]
+struct BranchCommit {
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct Hook {
+    id: i64,
+}
+
+/// Reads a repository the person can see.
+pub async fn repository(
+    github: &Octocrab,
+    full_name: &str,
+) -> Result<RemoteRepository, ForgeError> {
+    github
+        .get(format!("/repos/{full_name}"), None::<&()>)
+        .await
+        .map_err(|e| ForgeError::from_octocrab(e, full_name))
+}
+
+/// The commit a branch points at, or `None` for an empty repository or missing branch.
+pub async fn branch_head(
+    github: &Octocrab,
+    full_name: &str,
+    branch: &str,
+) -> Result<Option<String>, ForgeError> {
+    match github
+        .get::<Branch, _, ()>(format!("/repos/{full_name}/branches/{branch}"), None)
+        .await
+    {
+        Ok(branch) => Ok(Some(branch.commit.sha)),
+        Err(err) => match ForgeError::from_octocrab(err, full_name) {
+            ForgeError::NotFound(_) => Ok(None),
+            other => Err(other),
+        },
+    }
+}
+
+/// Registers Lectern's webhook (`push` and `pull_request`, JSON, signed with `secret`).
+pub async fn create_hook(
+    github: &Octocrab,
+    full_name: &str,
+    url: &str,
+    secret: &str,
+) -> Result<i64, ForgeError> {
+    let body = serde_json::json!({
+        "name": "web",
+        "active": true,
+        "events": ["push", "pull_request"],
+        "config": { "url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0" }
+    });
+    let hook: Hook = github
+        .post(format!("/repos/{full_name}/hooks"), Some(&body))
+        .await
+        .map_err(|e| ForgeError::from_octocrab(e, full_name))?;
+    Ok(hook.id)
+}
+
+/// Removes a webhook; one that is already gone counts as removed.
+pub async fn delete_hook(
+    github: &Octocrab,
+    full_name: &str,
+    hook_id: i64,
+) -> Result<(), ForgeError> {
+    let response = github
+        ._delete(format!("/repos/{full_name}/hooks/{hook_id}"), None::<&()>)
+        .await;
+    match response {
+        Ok(r) if r.status().is_success() || r.status().as_u16() == 404 => Ok(()),
+        Ok(r) => Err(ForgeError::Unavailable(format!("status {}", r.status()))),
+        Err(err) => Err(ForgeError::from_octocrab(err, full_name)),
+    }
+}
+
+/// Asks GitHub to ping the hook; `false` when the hook no longer exists.
+pub async fn ping_hook(
+    github: &Octocrab,
+    full_name: &str,
+    hook_id: i64,
+) -> Result<bool, ForgeError> {
+    let response = github
+        ._post(
+            format!("/repos/{full_name}/hooks/{hook_id}/pings"),
+            None::<&()>,
+        )
+        .await;
+    match response {
+        Ok(r) if r.status().is_success() => Ok(true),
+        Ok(r) if r.status().as_u16() == 404 => Ok(false),
+        Ok(r) => Err(ForgeError::Unavailable(format!("status {}", r.status()))),
+        Err(err) => match ForgeError::from_octocrab(err, full_name) {
+            ForgeError::NotFound(_) => Ok(false),
+            other => Err(other),
+        },
+    }
+}
