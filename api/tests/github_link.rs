@@ -261,3 +261,81 @@ async fn a_hook_deleted_on_github_is_repaired_with_a_fresh_secret() -> anyhow::R
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlinking_removes_the_hook_keeps_the_builds_and_allows_linking_again() -> anyhow::Result<()>
+{
+    let World {
+        github,
+        app,
+        octocat,
+        assignment,
+    } = world().await?;
+    let linked = octocat
+        .gql(LINK, json!({ "a": assignment, "r": "octocat/hw1" }))
+        .await?
+        .ok()?;
+    let id = linked.str_at("linkRepository.id")?.to_owned();
+    let secret = github
+        .remote("octocat/hw1")
+        .and_then(|r| r.hooks.values().next().map(|h| h.secret.clone()))
+        .unwrap_or_default();
+
+    // A classmate may not unlink it.
+    let ada = app.sign_in("ada").await?;
+    let course = ada
+        .gql("{ course(slug: \"cs101\") { id } }", json!({}))
+        .await?
+        .ok()?
+        .str_at("course.id")?
+        .to_owned();
+    let alan = app.enroll(&ada, &course, "alan", "STUDENT").await?;
+    const UNLINK: &str =
+        "mutation($id: ID!) { unlinkRepository(id: $id) { unlinkedAt builds { number } } }";
+    assert_eq!(
+        alan.gql(UNLINK, json!({ "id": id })).await?.error_code(),
+        Some("FORBIDDEN")
+    );
+
+    let unlinked = octocat.gql(UNLINK, json!({ "id": id })).await?.ok()?;
+    assert!(unlinked.at("unlinkRepository.unlinkedAt").is_string());
+    assert_eq!(
+        unlinked.at("unlinkRepository.builds"),
+        &json!([{ "number": 1 }]),
+        "builds are kept"
+    );
+    assert_eq!(
+        github.remote("octocat/hw1").map(|r| r.hooks.len()),
+        Some(0),
+        "the hook is gone from GitHub"
+    );
+
+    let push = serde_json::to_vec(
+        &json!({ "ref": "refs/heads/main", "after": "d".repeat(40), "deleted": false,
+        "repository": { "id": 5001, "full_name": "octocat/hw1" } }),
+    )?;
+    assert_eq!(
+        app.deliver("push", "after-unlink", &push, Some(&secret))
+            .await?
+            .0,
+        404
+    );
+
+    let relinked = octocat
+        .gql(LINK, json!({ "a": assignment, "r": "octocat/hw1" }))
+        .await?
+        .ok()?;
+    assert_ne!(relinked.str_at("linkRepository.id")?, id, "a new link");
+    let listed = ada
+        .gql(
+            "query($a: ID!) { assignment(id: $a) { repositories { id } } }",
+            json!({ "a": assignment }),
+        )
+        .await?
+        .ok()?;
+    assert_eq!(
+        listed.at("assignment.repositories"),
+        &json!([{ "id": relinked.str_at("linkRepository.id")? }])
+    );
+    Ok(())
+}

@@ -259,8 +259,8 @@ async fn oversized_bodies_wrong_content_types_and_foreign_origins_are_refused() 
     {
         Ok(resp) => assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE),
         Err(err) => assert!(
-            err.is_request() && format!("{err:?}").contains("writing a body"),
-            "{err:?}"
+            err.is_request(),
+            "the refusal should end the request: {err:?}"
         ),
     }
 

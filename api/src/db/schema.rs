@@ -150,6 +150,7 @@ diesel::table! {
         next_build_number -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        unlinked_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -185,6 +185,39 @@ impl RepositoryMutation {
         }
     }
 
+    /// Unlinks a repository: removes Lectern's webhook from GitHub and stops accepting its
+    /// deliveries. Its builds and grades stay. The owner or the course's instructors.
+    async fn unlink_repository(&self, ctx: &Context<'_>, id: ID) -> GqlResult<RepositoryNode> {
+        let me = signed_in(ctx)?;
+        let app = app(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (repository, access) =
+            access::repository(&mut conn, me, parse_id(&id)?, Need::Member).await?;
+        if repository.owner_id != me.user.id && !access.allows(Need::Instructor) {
+            return Err(AppError::Forbidden.into());
+        }
+        if repository.unlinked_at.is_some() {
+            return Ok(RepositoryNode { repository, access });
+        }
+        // The hook was registered with the owner's authorization; remove it with the same.
+        let owner = User::find(&mut conn, repository.owner_id).await?;
+        if let Some(hook) = repository.webhook_id {
+            match github_as(app, &mut conn, &owner).await {
+                Ok(github) => api::delete_hook(&github, &repository.full_name, hook).await?,
+                Err(err) => {
+                    tracing::warn!(repository = repository.id, error = %err, "unlinking without removing the GitHub hook");
+                }
+            }
+        }
+        let repository = Repository::unlink(&mut conn, repository.id).await?;
+        tracing::info!(
+            repository = repository.id,
+            user = me.user.id,
+            "repository unlinked"
+        );
+        Ok(RepositoryNode { repository, access })
+    }
+
     /// Checks the repository's webhook and, when GitHub no longer has it, registers a new
     /// one with a fresh secret. The repository's owner or the course's instructors.
     async fn repair_webhook(&self, ctx: &Context<'_>, id: ID) -> GqlResult<RepositoryNode> {
@@ -195,6 +228,12 @@ impl RepositoryMutation {
             access::repository(&mut conn, me, parse_id(&id)?, Need::Member).await?;
         if repository.owner_id != me.user.id && !access.allows(Need::Instructor) {
             return Err(AppError::Forbidden.into());
+        }
+        if repository.unlinked_at.is_some() {
+            return Err(AppError::BadRequest(
+                "this repository is unlinked; link it again instead".into(),
+            )
+            .into());
         }
         let github = github_as(app, &mut conn, &me.user).await?;
         let alive = match repository.webhook_id {
@@ -257,6 +296,10 @@ impl RepositoryNode {
     }
     async fn webhook_checked_at(&self) -> Option<DateTime<Utc>> {
         self.repository.webhook_checked_at
+    }
+    /// When it was unlinked; its builds stay readable.
+    async fn unlinked_at(&self) -> Option<DateTime<Utc>> {
+        self.repository.unlinked_at
     }
     async fn owner(&self, ctx: &Context<'_>) -> GqlResult<UserNode> {
         let mut conn = db(ctx).await?;

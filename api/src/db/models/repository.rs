@@ -27,6 +27,8 @@ pub struct Repository {
     pub next_build_number: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when unlinked: builds and grades stay, webhooks are no longer accepted.
+    pub unlinked_at: Option<DateTime<Utc>>,
 }
 
 /// A repository to link.
@@ -64,6 +66,7 @@ impl Repository {
     ) -> QueryResult<Option<Repository>> {
         repositories::table
             .filter(repositories::github_repo_id.eq(github_repo_id))
+            .filter(repositories::unlinked_at.is_null())
             .select(Repository::as_select())
             .first(conn)
             .await
@@ -78,6 +81,7 @@ impl Repository {
     ) -> QueryResult<Vec<Repository>> {
         let mut query = repositories::table
             .filter(repositories::assignment_id.eq(assignment_id))
+            .filter(repositories::unlinked_at.is_null())
             .order(repositories::full_name.asc())
             .select(Repository::as_select())
             .into_boxed();
@@ -112,6 +116,20 @@ impl Repository {
                 repositories::webhook_secret_encrypted.eq(sealed_secret),
                 repositories::webhook_status.eq(status),
                 repositories::webhook_checked_at.eq(Utc::now()),
+            ))
+            .returning(Repository::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Unlinks: forgets the webhook and its secret, keeps the builds.
+    pub async fn unlink(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Repository> {
+        diesel::update(repositories::table.find(id))
+            .set((
+                repositories::unlinked_at.eq(Utc::now()),
+                repositories::webhook_id.eq(None::<i64>),
+                repositories::webhook_secret_encrypted.eq(None::<Vec<u8>>),
+                repositories::webhook_status.eq(WebhookStatus::Missing),
             ))
             .returning(Repository::as_returning())
             .get_result(conn)

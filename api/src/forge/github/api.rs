@@ -183,7 +183,10 @@ pub async fn delete_hook(
     match response {
         Ok(r) if r.status().is_success() || r.status().as_u16() == 404 => Ok(()),
         Ok(r) => Err(ForgeError::Unavailable(format!("status {}", r.status()))),
-        Err(err) => Err(ForgeError::from_octocrab(err, full_name)),
+        Err(err) => match ForgeError::from_octocrab(err, full_name) {
+            ForgeError::NotFound(_) => Ok(()),
+            other => Err(other),
+        },
     }
 }
 
