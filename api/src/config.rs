@@ -48,6 +48,11 @@ pub struct Config {
     /// `LECTERN_WEBHOOK_MAX_BYTES` — largest webhook body accepted (default 26214400: GitHub
     /// caps payloads at 25 MB).
     pub webhook_max_bytes: usize,
+    /// `LECTERN_JOB_CONCURRENCY` — background jobs run at once (default 4).
+    pub job_concurrency: usize,
+    /// `LECTERN_JOB_RETRY_BASE_MS` — first retry delay of a failed job; doubles per attempt
+    /// up to 15 minutes (default 5000).
+    pub job_retry_base: Duration,
     /// `GITHUB_URL` — GitHub's web base URL, for OAuth (default `https://github.com`).
     pub github_url: Url,
     /// `GITHUB_API_URL` — GitHub's REST API base URL (default `https://api.github.com`).
@@ -201,6 +206,20 @@ impl Config {
             Some(25 * 1024 * 1024),
             "a size in bytes",
         );
+        let job_concurrency: Option<usize> = env.parse(
+            "LECTERN_JOB_CONCURRENCY",
+            Some(4),
+            "a number of jobs, 1 or more",
+        );
+        let job_concurrency = match job_concurrency {
+            Some(0) => env.problem("LECTERN_JOB_CONCURRENCY must be 1 or more"),
+            n => n,
+        };
+        let job_retry_base: Option<u64> = env.parse(
+            "LECTERN_JOB_RETRY_BASE_MS",
+            Some(5000),
+            "a number of milliseconds",
+        );
         let github_url = env.url("GITHUB_URL", Some("https://github.com"));
         let github_api_url = env.url("GITHUB_API_URL", Some("https://api.github.com"));
         let github_oauth = match (env.get("GITHUB_CLIENT_ID"), env.get("GITHUB_CLIENT_SECRET")) {
@@ -230,6 +249,8 @@ impl Config {
                 log_format: log_format?,
                 log_filter,
                 webhook_max_bytes: webhook_max_bytes?,
+                job_concurrency: job_concurrency?,
+                job_retry_base: Duration::from_millis(job_retry_base?),
                 github_url: github_url?,
                 github_api_url: github_api_url?,
                 github_oauth: github_oauth?,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod forge;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod server;
 pub mod telemetry;
 pub mod validate;

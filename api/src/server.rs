@@ -43,12 +43,14 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     })?;
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "Lectern is serving");
     let housekeeping = tokio::spawn(housekeeping(app.clone()));
+    let jobs = crate::jobs::spawn(app.clone());
     let router = crate::http::router(app);
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server failed");
     housekeeping.abort();
+    jobs.abort();
     tracing::info!("Lectern stopped");
     result
 }

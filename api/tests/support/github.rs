@@ -68,6 +68,8 @@ struct Inner {
     tokens: HashMap<String, i64>,
     requests: Vec<Recorded>,
     counter: u64,
+    /// How many of the next status posts answer 502.
+    failing_statuses: u32,
 }
 
 /// The running stand-in.
@@ -102,6 +104,7 @@ impl FakeGithub {
                 axum::routing::delete(delete_hook),
             )
             .route("/repos/{owner}/{name}/hooks/{id}/pings", post(ping_hook))
+            .route("/repos/{owner}/{name}/statuses/{sha}", post(create_status))
             .with_state(github.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -163,6 +166,28 @@ impl FakeGithub {
         if let Some(repo) = self.inner.lock().expect("lock").repos.get_mut(full_name) {
             repo.hooks.clear();
         }
+    }
+
+    /// Deletes a repository on GitHub's side.
+    pub fn remove_repo(&self, full_name: &str) {
+        self.inner.lock().expect("lock").repos.remove(full_name);
+    }
+
+    /// Makes the next `n` commit-status posts fail with 502 Bad Gateway.
+    pub fn fail_next_statuses(&self, n: u32) {
+        self.inner.lock().expect("lock").failing_statuses = n;
+    }
+
+    /// The commit statuses posted so far: (sha, body), in order.
+    pub fn statuses(&self) -> Vec<(String, Value)> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.contains("/statuses/") && !r.body.is_empty())
+            .filter_map(|r| {
+                let sha = r.path.rsplit('/').next()?.to_owned();
+                Some((sha, serde_json::from_str(&r.body).ok()?))
+            })
+            .collect()
     }
 
     /// Signs the "browser" in to GitHub as `id`, so the authorize page approves at once.
@@ -561,4 +586,38 @@ async fn ping_hook(
         Some(true) => StatusCode::NO_CONTENT.into_response(),
         _ => not_found(),
     }
+}
+
+async fn create_status(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    axum::extract::Path((owner, name, sha)): axum::extract::Path<(String, String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let full_name = format!("{owner}/{name}");
+    {
+        let mut inner = gh.inner.lock().expect("lock");
+        if inner.failing_statuses > 0 {
+            inner.failing_statuses -= 1;
+            drop(inner);
+            gh.record(
+                "POST",
+                &format!("/repos/{full_name}/statuses/{sha}"),
+                &headers,
+                String::new(),
+            );
+            return (StatusCode::BAD_GATEWAY, "upstream trouble").into_response();
+        }
+    }
+    gh.record(
+        "POST",
+        &format!("/repos/{full_name}/statuses/{sha}"),
+        &headers,
+        body.to_string(),
+    );
+    if let Err(denied) = visible(&gh, &headers, &full_name) {
+        return denied.into_response();
+    }
+    (StatusCode::CREATED, Json(json!({ "id": 1, "state": body["state"], "context": body["context"], "target_url": body["target_url"] })))
+        .into_response()
 }

@@ -215,6 +215,7 @@ impl TestAppBuilder {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let app = App::new(config)?;
         let router = lectern::http::router(app.clone());
+        lectern::jobs::spawn(app.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

@@ -71,6 +71,14 @@ impl Build {
             .await
     }
 
+    pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Build> {
+        builds::table
+            .find(id)
+            .select(Build::as_select())
+            .first(conn)
+            .await
+    }
+
     /// The repository's builds, newest first.
     pub async fn list_for_repository(
         conn: &mut AsyncPgConnection,

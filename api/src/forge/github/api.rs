@@ -72,7 +72,7 @@ pub enum ForgeError {
 }
 
 impl ForgeError {
-    fn from_octocrab(err: octocrab::Error, what: &str) -> Self {
+    pub fn from_octocrab(err: octocrab::Error, what: &str) -> Self {
         match &err {
             octocrab::Error::GitHub { source, .. } => match source.status_code.as_u16() {
                 401 => Self::Unauthorized,
@@ -210,5 +210,37 @@ pub async fn ping_hook(
             ForgeError::NotFound(_) => Ok(false),
             other => Err(other),
         },
+    }
+}
+
+/// A commit status as `POST /repos/{owner}/{repo}/statuses/{sha}` takes it.
+#[derive(Debug, serde::Serialize)]
+pub struct Status<'a> {
+    pub state: &'a str,
+    pub target_url: &'a str,
+    pub description: &'a str,
+    pub context: &'a str,
+}
+
+/// Sets a commit status.
+pub async fn post_status(
+    github: &Octocrab,
+    full_name: &str,
+    sha: &str,
+    status: &Status<'_>,
+) -> Result<(), ForgeError> {
+    let response = github
+        ._post(format!("/repos/{full_name}/statuses/{sha}"), Some(status))
+        .await;
+    match response {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(match r.status().as_u16() {
+            401 => ForgeError::Unauthorized,
+            404 => ForgeError::NotFound(full_name.to_owned()),
+            403 | 422 => ForgeError::Forbidden(format!("status {}", r.status())),
+            429 => ForgeError::RateLimited,
+            _ => ForgeError::Unavailable(format!("status {}", r.status())),
+        }),
+        Err(err) => Err(ForgeError::from_octocrab(err, full_name)),
     }
 }

@@ -1,0 +1,113 @@
+//! Commit statuses on GitHub: `pending` when a build starts, `success` / `failure` /
+//! `error` when it ends, posted by a background job so a slow or failing GitHub never
+//! holds up a build.
+
+use serde::{Deserialize, Serialize};
+
+use super::JobError;
+use crate::app::App;
+use crate::db::models::{Assignment, Build, Job, Repository, User};
+use crate::forge::github::api::{self, ForgeError};
+
+/// The job kind.
+pub const KIND: &str = "post_commit_status";
+
+/// GitHub's commit status states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Success,
+    Failure,
+    Error,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    build_id: i64,
+    state: State,
+    description: String,
+}
+
+/// Queues posting `state` for `build` (once per build and state).
+pub async fn enqueue(
+    conn: &mut diesel_async::AsyncPgConnection,
+    build_id: i64,
+    state: State,
+    description: &str,
+) -> diesel::QueryResult<()> {
+    let description: String = description.chars().take(140).collect();
+    let payload = serde_json::to_value(Payload {
+        build_id,
+        state,
+        description,
+    })
+    .unwrap_or_default();
+    Job::enqueue(
+        conn,
+        KIND,
+        payload,
+        Some(format!("status:{build_id}:{}", state.as_str())),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Posts the status with the repository owner's authorization.
+pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
+    let payload: Payload = serde_json::from_value(job.payload.clone())
+        .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+    let retry = |e: crate::error::AppError| JobError::Retry(e.to_string());
+    let mut conn = app.db().await.map_err(retry)?;
+    let build = Build::find(&mut conn, payload.build_id)
+        .await
+        .map_err(|e| JobError::Permanent(e.to_string()))?;
+    let repository = Repository::find(&mut conn, build.repository_id)
+        .await
+        .map_err(|e| JobError::Permanent(e.to_string()))?;
+    let assignment = Assignment::find(&mut conn, build.assignment_id)
+        .await
+        .map_err(|e| JobError::Permanent(e.to_string()))?;
+    let (github_id, sealed) = User::github_token(&mut conn, repository.owner_id)
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?
+        .ok_or_else(|| {
+            JobError::Permanent("the repository's owner has no GitHub authorization".into())
+        })?;
+    drop(conn);
+    let token = app
+        .cipher
+        .open(&User::token_context(github_id), &sealed)
+        .map_err(|e| JobError::Permanent(e.to_string()))?;
+    let token = String::from_utf8(token).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let github =
+        api::client(&app.config, &token).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let target_url = format!(
+        "{}/builds/{}",
+        app.config.public_url.as_str().trim_end_matches('/'),
+        build.id
+    );
+    let status = api::Status {
+        state: payload.state.as_str(),
+        target_url: &target_url,
+        description: &payload.description,
+        context: &format!("lectern/{}", assignment.slug),
+    };
+    api::post_status(&github, &repository.full_name, &build.commit_sha, &status)
+        .await
+        .map_err(|e| match e {
+            ForgeError::Unavailable(_) | ForgeError::RateLimited => JobError::Retry(e.to_string()),
+            other => JobError::Permanent(other.to_string()),
+        })
+}

@@ -1,0 +1,161 @@
+//! The background job runner: claims due jobs from PostgreSQL, runs them a few at a time,
+//! retries failures with exponential backoff, and gives up on permanent ones. Woken by
+//! `LISTEN lectern_jobs`; polls as a fallback so a lost notification only delays work.
+
+pub mod commit_status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use diesel_async::RunQueryDsl;
+use futures::StreamExt as _;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::app::App;
+use crate::db::models::Job;
+use crate::db::models::job::CHANNEL;
+
+/// How a job ended this time.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth trying again later (GitHub unavailable, rate-limited, …).
+    #[error("{0}")]
+    Retry(String),
+    /// Will not get better by retrying (revoked authorization, deleted repository, …).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+const POLL: Duration = Duration::from_secs(2);
+const LEASE: TimeDelta = TimeDelta::minutes(5);
+const MAX_BACKOFF: TimeDelta = TimeDelta::minutes(15);
+
+/// Starts the runner on the current runtime; it runs until the runtime stops.
+pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(app))
+}
+
+/// The delay before attempt `attempts + 1`: `base · 2^(attempts-1)`, at most 15 minutes.
+pub fn backoff(base: Duration, attempts: i32) -> TimeDelta {
+    let exponent = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    let delay = base.saturating_mul(1u32 << exponent);
+    TimeDelta::from_std(delay)
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF)
+}
+
+async fn run(app: App) {
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(listen(app.clone(), wake.clone()));
+    let slots = Arc::new(Semaphore::new(app.config.job_concurrency));
+    let worker = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    loop {
+        // Take jobs while there are due ones and free slots.
+        loop {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let claimed = match app.db().await {
+                Ok(mut conn) => Job::claim(&mut conn, &worker, LEASE)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match claimed {
+                Ok(Some(job)) => {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        execute(&app, job).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not claim a job; retrying shortly");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn execute(app: &App, job: Job) {
+    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+    let _enter = span.enter();
+    let result = match job.kind.as_str() {
+        commit_status::KIND => commit_status::handle(app, &job).await,
+        other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
+    };
+    let stored = async {
+        let mut conn = app.db().await?;
+        match &result {
+            Ok(()) => Job::complete(&mut conn, job.id).await?,
+            Err(JobError::Retry(why)) => {
+                let delay = backoff(app.config.job_retry_base, job.attempts);
+                tracing::info!(error = %why, retry_in_ms = delay.num_milliseconds(), "job failed; will retry");
+                Job::retry_or_fail(&mut conn, &job, why, delay, false).await?
+            }
+            Err(JobError::Permanent(why)) => {
+                tracing::warn!(error = %why, "job failed for good");
+                Job::retry_or_fail(&mut conn, &job, why, TimeDelta::zero(), true).await?
+            }
+        };
+        Ok::<_, crate::error::AppError>(())
+    }
+    .await;
+    if let Err(err) = stored {
+        // The lease runs out and another worker takes the job again.
+        tracing::error!(error = %err, "could not record a job's outcome");
+    }
+}
+
+/// Keeps a connection LISTENing and wakes the runner on each notification, reconnecting
+/// with a pause when the connection drops.
+async fn listen(app: App, wake: Arc<Notify>) {
+    loop {
+        match crate::db::connect(app.config.database_url.expose()).await {
+            Ok(mut conn) => {
+                if let Err(err) = diesel::sql_query(format!("LISTEN {CHANNEL}"))
+                    .execute(&mut conn)
+                    .await
+                {
+                    tracing::warn!(error = %err, "could not LISTEN for jobs; polling only");
+                } else {
+                    let mut stream = std::pin::pin!(conn.notifications_stream());
+                    while let Some(notification) = stream.next().await {
+                        if notification.is_err() {
+                            break;
+                        }
+                        wake.notify_one();
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "job listener cannot connect; polling only");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(5);
+        assert_eq!(backoff(base, 1), TimeDelta::seconds(5));
+        assert_eq!(backoff(base, 2), TimeDelta::seconds(10));
+        assert_eq!(backoff(base, 4), TimeDelta::seconds(40));
+        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+        assert_eq!(backoff(base, 0), TimeDelta::seconds(5));
+    }
+}
