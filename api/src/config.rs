@@ -53,6 +53,9 @@ pub struct Config {
     /// `LECTERN_JOB_RETRY_BASE_MS` — first retry delay of a failed job; doubles per attempt
     /// up to 15 minutes (default 5000).
     pub job_retry_base: Duration,
+    /// `LECTERN_SYNC_INTERVAL_MINUTES` — how often every linked repository is checked for
+    /// pushes whose webhook never arrived; 0 turns it off (default 30).
+    pub sync_interval: Duration,
     /// `GITHUB_URL` — GitHub's web base URL, for OAuth (default `https://github.com`).
     pub github_url: Url,
     /// `GITHUB_API_URL` — GitHub's REST API base URL (default `https://api.github.com`).
@@ -220,6 +223,11 @@ impl Config {
             Some(5000),
             "a number of milliseconds",
         );
+        let sync_minutes: Option<u64> = env.parse(
+            "LECTERN_SYNC_INTERVAL_MINUTES",
+            Some(30),
+            "a number of minutes (0: off)",
+        );
         let github_url = env.url("GITHUB_URL", Some("https://github.com"));
         let github_api_url = env.url("GITHUB_API_URL", Some("https://api.github.com"));
         let github_oauth = match (env.get("GITHUB_CLIENT_ID"), env.get("GITHUB_CLIENT_SECRET")) {
@@ -251,6 +259,7 @@ impl Config {
                 webhook_max_bytes: webhook_max_bytes?,
                 job_concurrency: job_concurrency?,
                 job_retry_base: Duration::from_millis(job_retry_base?),
+                sync_interval: Duration::from_secs(sync_minutes? * 60),
                 github_url: github_url?,
                 github_api_url: github_api_url?,
                 github_oauth: github_oauth?,

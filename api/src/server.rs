@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::app::App;
-use crate::db::{self, models::Session};
+use crate::db::{self, models::Repository, models::Session};
 
 /// Options of `lectern serve`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -44,6 +44,7 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "Lectern is serving");
     let housekeeping = tokio::spawn(housekeeping(app.clone()));
     let jobs = crate::jobs::spawn(app.clone());
+    let sync = tokio::spawn(sync_missed_pushes(app.clone()));
     let router = crate::http::router(app);
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
@@ -51,6 +52,7 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
         .context("the HTTP server failed");
     housekeeping.abort();
     jobs.abort();
+    sync.abort();
     tracing::info!("Lectern stopped");
     result
 }
@@ -70,6 +72,37 @@ async fn housekeeping(app: App) {
             Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
             Err(err) => tracing::warn!(error = %err, "could not purge expired sessions"),
         }
+    }
+}
+
+/// Every `LECTERN_SYNC_INTERVAL_MINUTES`, checks every linked repository for pushes whose
+/// webhook never arrived and queues them.
+async fn sync_missed_pushes(app: App) {
+    if app.config.sync_interval.is_zero() || app.config.github_oauth.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(app.config.sync_interval);
+    tick.tick().await; // not at start: webhooks of the last minutes are still arriving
+    loop {
+        tick.tick().await;
+        let repositories = match app.db().await {
+            Ok(mut conn) => Repository::list_linked(&mut conn).await.unwrap_or_default(),
+            Err(_) => continue,
+        };
+        let mut queued = 0;
+        for repository in &repositories {
+            match crate::forge::github::sync::repository(&app, repository).await {
+                Ok(n) => queued += n,
+                Err(err) => {
+                    tracing::info!(repository = repository.id, error = %err, "could not sync a repository");
+                }
+            }
+        }
+        tracing::info!(
+            repositories = repositories.len(),
+            queued,
+            "synced linked repositories with GitHub"
+        );
     }
 }
 

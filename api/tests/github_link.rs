@@ -339,3 +339,53 @@ async fn unlinking_removes_the_hook_keeps_the_builds_and_allows_linking_again() 
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_queues_pushes_whose_webhook_never_arrived_once() -> anyhow::Result<()> {
+    let World {
+        github,
+        app,
+        octocat,
+        assignment,
+    } = world().await?;
+    let linked = octocat
+        .gql(LINK, json!({ "a": assignment, "r": "octocat/hw1" }))
+        .await?
+        .ok()?;
+    let id = linked.str_at("linkRepository.id")?.to_owned();
+    let (moved, feature) = ("a".repeat(40), "b".repeat(40));
+    github.push_silently("octocat/hw1", "main", &moved);
+    github.push_silently("octocat/hw1", "feature/x", &feature);
+
+    const SYNC: &str = "mutation($id: ID!) { syncRepository(id: $id) }";
+    let synced = octocat.gql(SYNC, json!({ "id": id })).await?.ok()?;
+    assert_eq!(synced.at("syncRepository"), &json!(2));
+    let again = octocat.gql(SYNC, json!({ "id": id })).await?.ok()?;
+    assert_eq!(
+        again.at("syncRepository"),
+        &json!(0),
+        "nothing is queued twice"
+    );
+
+    let builds = octocat
+        .gql(
+            "query($id: ID!) { repository(id: $id) { builds { number branch commitSha } } }",
+            json!({ "id": id }),
+        )
+        .await?
+        .ok()?;
+    assert_eq!(
+        builds.at("repository.builds"),
+        &json!([
+            { "number": 3, "branch": "feature/x", "commitSha": feature },
+            { "number": 2, "branch": "main", "commitSha": moved },
+            { "number": 1, "branch": "main", "commitSha": HEAD },
+        ])
+    );
+    let outsider = app.sign_in("eve").await?;
+    assert_eq!(
+        outsider.gql(SYNC, json!({ "id": id })).await?.error_code(),
+        Some("NOT_FOUND")
+    );
+    Ok(())
+}

@@ -218,6 +218,23 @@ impl RepositoryMutation {
         Ok(RepositoryNode { repository, access })
     }
 
+    /// Queues builds for branch heads that were never built (pushes whose webhook GitHub
+    /// failed to deliver). Returns how many were queued. The owner or the course's staff.
+    async fn sync_repository(&self, ctx: &Context<'_>, id: ID) -> GqlResult<i32> {
+        let me = signed_in(ctx)?;
+        let app = app(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (repository, access) =
+            access::repository(&mut conn, me, parse_id(&id)?, Need::Member).await?;
+        access.ensure_writable()?;
+        if repository.unlinked_at.is_some() {
+            return Err(AppError::BadRequest("this repository is unlinked".into()).into());
+        }
+        drop(conn);
+        let queued = crate::forge::github::sync::repository(app, &repository).await?;
+        Ok(i32::try_from(queued).unwrap_or(i32::MAX))
+    }
+
     /// Checks the repository's webhook and, when GitHub no longer has it, registers a new
     /// one with a fresh secret. The repository's owner or the course's instructors.
     async fn repair_webhook(&self, ctx: &Context<'_>, id: ID) -> GqlResult<RepositoryNode> {

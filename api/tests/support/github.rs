@@ -46,6 +46,8 @@ pub struct RemoteRepo {
     /// Accounts that can see it without admin rights.
     pub readers: Vec<i64>,
     pub hooks: HashMap<i64, RemoteHook>,
+    /// Branches other than the default one, with their heads.
+    pub other_branches: HashMap<String, String>,
 }
 
 /// A webhook registered on a stand-in repository.
@@ -97,6 +99,7 @@ impl FakeGithub {
             .route("/user", get(user))
             .route("/user/emails", get(emails))
             .route("/repos/{owner}/{name}", get(repository))
+            .route("/repos/{owner}/{name}/branches", get(branches))
             .route("/repos/{owner}/{name}/branches/{branch}", get(branch))
             .route("/repos/{owner}/{name}/hooks", post(create_hook))
             .route(
@@ -140,6 +143,7 @@ impl FakeGithub {
                 admins: vec![admin],
                 readers: Vec::new(),
                 hooks: HashMap::new(),
+                other_branches: HashMap::new(),
             },
         );
     }
@@ -165,6 +169,18 @@ impl FakeGithub {
     pub fn remove_hooks(&self, full_name: &str) {
         if let Some(repo) = self.inner.lock().expect("lock").repos.get_mut(full_name) {
             repo.hooks.clear();
+        }
+    }
+
+    /// Moves `branch` to `sha` without any webhook reaching Lectern (a missed push).
+    pub fn push_silently(&self, full_name: &str, branch: &str, sha: &str) {
+        if let Some(repo) = self.inner.lock().expect("lock").repos.get_mut(full_name) {
+            if branch == repo.default_branch {
+                repo.head = Some(sha.to_owned());
+            } else {
+                repo.other_branches
+                    .insert(branch.to_owned(), sha.to_owned());
+            }
         }
     }
 
@@ -620,4 +636,35 @@ async fn create_status(
     }
     (StatusCode::CREATED, Json(json!({ "id": 1, "state": body["state"], "context": body["context"], "target_url": body["target_url"] })))
         .into_response()
+}
+
+async fn branches(
+    State(gh): State<FakeGithub>,
+    headers: HeaderMap,
+    axum::extract::Path((owner, name)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let full_name = format!("{owner}/{name}");
+    gh.record(
+        "GET",
+        &format!("/repos/{full_name}/branches"),
+        &headers,
+        String::new(),
+    );
+    let (repo, _) = match visible(&gh, &headers, &full_name) {
+        Ok(found) => found,
+        Err(denied) => return denied.into_response(),
+    };
+    let mut list: Vec<Value> = repo
+        .head
+        .iter()
+        .map(|sha| json!({ "name": repo.default_branch, "commit": { "sha": sha }, "protected": false }))
+        .collect();
+    let mut others: Vec<_> = repo.other_branches.iter().collect();
+    others.sort();
+    list.extend(
+        others.into_iter().map(
+            |(name, sha)| json!({ "name": name, "commit": { "sha": sha }, "protected": false }),
+        ),
+    );
+    Json(list).into_response()
 }

@@ -79,6 +79,23 @@ impl Build {
             .await
     }
 
+    /// Whether the repository has a build of `sha` on `branch` (any trigger, any outcome).
+    pub async fn exists_for(
+        conn: &mut AsyncPgConnection,
+        repository_id: i64,
+        branch: &str,
+        sha: &str,
+    ) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            builds::table
+                .filter(builds::repository_id.eq(repository_id))
+                .filter(builds::branch.eq(branch))
+                .filter(builds::commit_sha.eq(sha)),
+        ))
+        .get_result(conn)
+        .await
+    }
+
     /// The repository's builds, newest first.
     pub async fn list_for_repository(
         conn: &mut AsyncPgConnection,

@@ -91,6 +91,16 @@ impl Repository {
         query.load(conn).await
     }
 
+    /// Every linked repository (for the periodic catch-up sync).
+    pub async fn list_linked(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Repository>> {
+        repositories::table
+            .filter(repositories::unlinked_at.is_null())
+            .order(repositories::id.asc())
+            .select(Repository::as_select())
+            .load(conn)
+            .await
+    }
+
     pub async fn create(
         conn: &mut AsyncPgConnection,
         new: &NewRepository,

@@ -244,3 +244,35 @@ pub async fn post_status(
         Err(err) => Err(ForgeError::from_octocrab(err, full_name)),
     }
 }
+
+/// A branch and the commit it points at.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BranchHead {
+    pub name: String,
+    pub commit: BranchSha,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct BranchSha {
+    pub sha: String,
+}
+
+/// Every branch of a repository with its head (following GitHub's pagination).
+pub async fn branches(github: &Octocrab, full_name: &str) -> Result<Vec<BranchHead>, ForgeError> {
+    let mut all = Vec::new();
+    for page in 1..=20u32 {
+        let batch: Vec<BranchHead> = github
+            .get(
+                format!("/repos/{full_name}/branches"),
+                Some(&[("per_page", 100u32), ("page", page)]),
+            )
+            .await
+            .map_err(|e| ForgeError::from_octocrab(e, full_name))?;
+        let last = batch.len() < 100;
+        all.extend(batch);
+        if last {
+            break;
+        }
+    }
+    Ok(all)
+}

@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod oauth;
+pub mod sync;
 pub mod webhook;

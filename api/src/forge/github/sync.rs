@@ -1,0 +1,61 @@
+//! Catching missed pushes: GitHub never redelivers a webhook it failed to deliver, so
+//! Lectern compares each linked repository's branch heads with what it has built and queues
+//! what is missing.
+
+use chrono::Utc;
+use diesel_async::AsyncConnection as _;
+
+use super::api;
+use super::webhook::glob_match;
+use crate::app::App;
+use crate::db::enums::BuildTrigger;
+use crate::db::models::{Assignment, Build, BuildRequest, Repository, User};
+use crate::error::AppError;
+
+/// Queues a build for every allowed branch whose head was never built; returns how many.
+pub async fn repository(app: &App, repository: &Repository) -> Result<usize, AppError> {
+    let mut conn = app.db().await?;
+    let assignment = Assignment::find(&mut conn, repository.assignment_id).await?;
+    let (github_id, sealed) = User::github_token(&mut conn, repository.owner_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::BadRequest(
+                "the repository's owner has not signed in with GitHub, so it cannot be checked"
+                    .into(),
+            )
+        })?;
+    let token = app
+        .cipher
+        .open(&User::token_context(github_id), &sealed)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let token = String::from_utf8(token).map_err(|e| AppError::Internal(e.into()))?;
+    let github = api::client(&app.config, &token)?;
+    let patterns = assignment.branch_patterns();
+    let heads = api::branches(&github, &repository.full_name)
+        .await
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let mut queued = 0;
+    for head in heads {
+        let allowed = patterns.is_empty() || patterns.iter().any(|p| glob_match(p, &head.name));
+        if !allowed
+            || Build::exists_for(&mut conn, repository.id, &head.name, &head.commit.sha).await?
+        {
+            continue;
+        }
+        let request = BuildRequest {
+            trigger: BuildTrigger::Manual,
+            branch: Some(head.name.clone()),
+            pr_number: None,
+            commit_sha: head.commit.sha.clone(),
+            commit_message: "Caught up: this push's webhook never arrived".to_owned(),
+            commit_author: None,
+        };
+        conn.transaction(async |conn| {
+            Build::enqueue(conn, repository, &request, None, Utc::now()).await
+        })
+        .await?;
+        tracing::info!(repository = repository.id, branch = %head.name, sha = %head.commit.sha, "queued a missed push");
+        queued += 1;
+    }
+    Ok(queued)
+}
