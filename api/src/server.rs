@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::app::App;
-use crate::db::{self, models::Repository, models::Session};
+use crate::db::{self, models::Repository, models::Session, models::WebhookDelivery};
 
 /// Options of `lectern serve`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -57,7 +57,10 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     result
 }
 
-/// Periodic clean-up: expired sessions.
+/// How long refused webhook deliveries are kept for "Recent Deliveries".
+const KEEP_REFUSED_DELIVERIES: chrono::TimeDelta = chrono::TimeDelta::days(14);
+
+/// Periodic clean-up: expired sessions, old refused webhook deliveries.
 async fn housekeeping(app: App) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -71,6 +74,19 @@ async fn housekeeping(app: App) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "purged expired sessions"),
             Err(err) => tracing::warn!(error = %err, "could not purge expired sessions"),
+        }
+        let refused = async {
+            let mut conn = app.db().await?;
+            let before = chrono::Utc::now() - KEEP_REFUSED_DELIVERIES;
+            Ok::<_, crate::error::AppError>(
+                WebhookDelivery::purge_rejected(&mut conn, before).await?,
+            )
+        }
+        .await;
+        match refused {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "purged old refused webhook deliveries"),
+            Err(err) => tracing::warn!(error = %err, "could not purge refused webhook deliveries"),
         }
     }
 }

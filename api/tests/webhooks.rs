@@ -516,3 +516,28 @@ async fn staff_see_recent_deliveries_owners_see_their_builds_others_nothing() ->
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_refused_deliveries_are_purged_accepted_ones_kept() -> anyhow::Result<()> {
+    let Setup { app, repo } = setup(json!([])).await?;
+    app.deliver("push", "kept", &branch_push(), Some(&repo.secret))
+        .await?;
+    app.deliver("push", "junk-old", &branch_push(), Some("forged"))
+        .await?;
+    app.deliver("push", "junk-new", &branch_push(), Some("forged"))
+        .await?;
+    let mut conn = app.db.conn().await?;
+    diesel::sql_query("UPDATE webhook_deliveries SET received_at = now() - interval '30 days' WHERE delivery_id IN ('kept', 'junk-old')")
+        .execute(&mut conn)
+        .await?;
+    let before = chrono::Utc::now() - chrono::TimeDelta::days(14);
+    let purged = lectern::db::models::WebhookDelivery::purge_rejected(&mut conn, before).await?;
+    assert_eq!(purged, 1);
+    let left: Vec<Option<String>> = deliveries(&app)
+        .await?
+        .into_iter()
+        .map(|d| d.delivery_id)
+        .collect();
+    assert_eq!(left, [Some("kept".to_owned()), Some("junk-new".to_owned())]);
+    Ok(())
+}

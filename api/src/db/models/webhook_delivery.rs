@@ -68,6 +68,21 @@ impl WebhookDelivery {
             .optional()
     }
 
+    /// Deletes refused deliveries received before `before` (accepted ones are kept: they
+    /// explain builds). Returns how many.
+    pub async fn purge_rejected(
+        conn: &mut AsyncPgConnection,
+        before: DateTime<Utc>,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::outcome.eq(DeliveryOutcome::Rejected))
+                .filter(webhook_deliveries::received_at.lt(before)),
+        )
+        .execute(conn)
+        .await
+    }
+
     /// A repository's recent deliveries, newest first.
     pub async fn recent_for_repository(
         conn: &mut AsyncPgConnection,
