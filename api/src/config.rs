@@ -163,14 +163,12 @@ impl Config {
             env.get("LECTERN_WEB_DIR")
                 .unwrap_or_else(|| "web/dist".into()),
         );
-        let db_pool_size = env.parse(
+        let db_pool_size = env.parse_in(
             "LECTERN_DB_POOL_SIZE",
-            Some(16),
+            16,
+            1..=1000,
             "a number of connections, 1 to 1000",
         );
-        let db_pool_size = db_pool_size.filter(|n| (1..=1000).contains(n)).or_else(|| {
-            env.problem::<usize>("LECTERN_DB_POOL_SIZE must be a number of connections, 1 to 1000")
-        });
         let admins = env
             .get("LECTERN_ADMINS")
             .map(|list| {
@@ -187,15 +185,14 @@ impl Config {
                 "LECTERN_COURSE_CREATION must be `anyone` or `admins`, got `{other}`"
             )),
         };
-        let session_hours: Option<u64> = env.parse(
-            "LECTERN_SESSION_TTL_HOURS",
-            Some(336),
-            "a number of hours, 1 or more",
-        );
-        let session_ttl = match session_hours {
-            Some(0) => env.problem("LECTERN_SESSION_TTL_HOURS must be 1 or more"),
-            hours => hours.map(|h| Duration::from_secs(h * 3600)),
-        };
+        let session_ttl = env
+            .parse_in(
+                "LECTERN_SESSION_TTL_HOURS",
+                336,
+                1..=87_600,
+                "a number of hours, 1 to 87600",
+            )
+            .map(|hours: u64| Duration::from_secs(hours * 3600));
         let log_format = match env.get("LECTERN_LOG_FORMAT").as_deref() {
             None | Some("text") => Some(LogFormat::Text),
             Some("json") => Some(LogFormat::Json),
@@ -209,15 +206,12 @@ impl Config {
             Some(25 * 1024 * 1024),
             "a size in bytes",
         );
-        let job_concurrency: Option<usize> = env.parse(
+        let job_concurrency = env.parse_in(
             "LECTERN_JOB_CONCURRENCY",
-            Some(4),
-            "a number of jobs, 1 or more",
+            4,
+            1..=1000,
+            "a number of jobs, 1 to 1000",
         );
-        let job_concurrency = match job_concurrency {
-            Some(0) => env.problem("LECTERN_JOB_CONCURRENCY must be 1 or more"),
-            n => n,
-        };
         let job_retry_base: Option<u64> = env.parse(
             "LECTERN_JOB_RETRY_BASE_MS",
             Some(5000),
@@ -332,6 +326,25 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// Like `parse`, and within `range`; one problem whichever way the value is wrong.
+    fn parse_in<T: std::str::FromStr + PartialOrd>(
+        &mut self,
+        name: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        expected: &str,
+    ) -> Option<T> {
+        let raw = self.get(name);
+        match raw.as_deref().map(str::parse::<T>) {
+            None => Some(default),
+            Some(Ok(value)) if range.contains(&value) => Some(value),
+            _ => self.problem(format!(
+                "{name} must be {expected}, got `{}`",
+                raw.unwrap_or_default()
+            )),
+        }
+    }
+
     fn bool(&mut self, name: &str, default: bool) -> bool {
         match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
             None => default,
@@ -418,6 +431,20 @@ mod tests {
             assert!(text.contains(name), "{name} missing from: {text}");
         }
         assert_eq!(err.0.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn a_bad_number_is_one_problem_whether_unparsable_or_out_of_range() {
+        for bad in ["lots", "0", "5000"] {
+            let mut vars = MINIMAL.to_vec();
+            vars.push(("LECTERN_DB_POOL_SIZE", bad));
+            let err = config(&vars).expect_err(bad);
+            assert_eq!(err.0.len(), 1, "{bad}: {err}");
+            assert!(
+                err.0[0].contains("LECTERN_DB_POOL_SIZE must be a number of connections"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -108,8 +108,9 @@ pub async fn invite(
     Ok((invite, access))
 }
 
-/// A repository and the viewer's access to its course. Students reach only repositories
-/// they own (FORBIDDEN otherwise); staff reach every repository of their course.
+/// A repository and the viewer's access to its course. Its owner may do with it what staff
+/// may see and instructors may change; other students are FORBIDDEN. `Need::Staff` (e.g.
+/// webhook deliveries) is for staff alone.
 pub async fn repository(
     conn: &mut AsyncPgConnection,
     viewer: &CurrentUser,
@@ -121,7 +122,8 @@ pub async fn repository(
     let owner = repository.owner_id == viewer.user.id;
     let allowed = match need {
         Need::Member => owner || access.is_staff(),
-        other => access.allows(other),
+        Need::Staff => access.is_staff(),
+        Need::Instructor => owner || access.allows(Need::Instructor),
     };
     if !allowed {
         return Err(AppError::Forbidden);

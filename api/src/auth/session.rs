@@ -67,7 +67,11 @@ pub fn clear_cookie(config: &Config) -> Cookie<'static> {
 
 /// The session token from the request's cookies, if present.
 pub fn token_from_headers(headers: &HeaderMap, config: &Config) -> Option<String> {
-    let name = cookie_name(config);
+    cookie_value(headers, cookie_name(config))
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::context::{db, parse_id, signed_in};
 use super::repositories::RepositoryNode;
-use crate::auth::{Need, access};
+use crate::auth::{CourseAccess, Need, access};
 use crate::db::models::{Assignment, AssignmentChanges, NewAssignment, Repository};
 use crate::error::{AppError, GqlResult};
 use crate::validate;
@@ -22,10 +22,7 @@ impl AssignmentQuery {
         let mut conn = db(ctx).await?;
         let (assignment, access) =
             access::assignment(&mut conn, me, parse_id(&id)?, Need::Member).await?;
-        Ok(AssignmentNode {
-            assignment,
-            staff: access.is_staff(),
-        })
+        Ok(AssignmentNode { assignment, access })
     }
 }
 
@@ -209,10 +206,7 @@ impl AssignmentMutation {
             assignment = assignment.id,
             "assignment created"
         );
-        Ok(AssignmentNode {
-            assignment,
-            staff: true,
-        })
+        Ok(AssignmentNode { assignment, access })
     }
 
     /// Changes an assignment. Instructors only.
@@ -291,10 +285,7 @@ impl AssignmentMutation {
             .into());
         }
         let assignment = Assignment::update(&mut conn, current.id, &changes).await?;
-        Ok(AssignmentNode {
-            assignment,
-            staff: true,
-        })
+        Ok(AssignmentNode { assignment, access })
     }
 
     /// Deletes an assignment with its repositories and builds. Instructors only.
@@ -312,15 +303,7 @@ impl AssignmentMutation {
 /// An assignment as one viewer sees it: the hidden tests' source only for staff.
 pub struct AssignmentNode {
     pub assignment: Assignment,
-    pub staff: bool,
-}
-
-impl AssignmentNode {
-    async fn access(&self, ctx: &Context<'_>) -> GqlResult<crate::auth::CourseAccess> {
-        let me = signed_in(ctx)?;
-        let mut conn = db(ctx).await?;
-        Ok(access::course(&mut conn, me, self.assignment.course_id, Need::Member).await?)
-    }
+    pub access: CourseAccess,
 }
 
 #[Object(name = "Assignment")]
@@ -370,13 +353,15 @@ impl AssignmentNode {
     }
     /// Staff only; null for students.
     async fn hidden_tests_repo(&self) -> Option<&str> {
-        self.staff
+        self.access
+            .is_staff()
             .then_some(self.assignment.hidden_tests_repo.as_deref())
             .flatten()
     }
     /// Staff only; null for students.
     async fn hidden_tests_ref(&self) -> Option<&str> {
-        self.staff
+        self.access
+            .is_staff()
             .then_some(self.assignment.hidden_tests_ref.as_deref())
             .flatten()
     }
@@ -389,7 +374,7 @@ impl AssignmentNode {
     /// Linked repositories: all of them for staff, the viewer's own for a student.
     async fn repositories(&self, ctx: &Context<'_>) -> GqlResult<Vec<RepositoryNode>> {
         let me = signed_in(ctx)?;
-        let access = self.access(ctx).await?;
+        let access = &self.access;
         let mut conn = db(ctx).await?;
         let owner = (!access.is_staff()).then_some(me.user.id);
         Ok(

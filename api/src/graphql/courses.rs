@@ -1,6 +1,6 @@
 //! Courses: create, rename, archive, delete, list and read.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
 use async_graphql::dataloader::DataLoader;
@@ -12,7 +12,7 @@ use super::roster::{InviteNode, MembershipNode};
 use crate::auth::{CourseAccess, Need, access};
 use crate::config::CourseCreation;
 use crate::db::enums::Role;
-use crate::db::models::{Assignment, Course, Invite, Membership};
+use crate::db::models::{Assignment, Course, CourseCounts, Invite, Membership};
 use crate::error::{AppError, GqlResult};
 use crate::validate;
 
@@ -152,15 +152,6 @@ impl CourseMutation {
 /// A course as one viewer sees it.
 pub struct CourseNode(pub CourseAccess);
 
-/// How many people and assignments a course has.
-#[derive(SimpleObject)]
-struct CourseCounts {
-    instructors: i64,
-    tas: i64,
-    students: i64,
-    assignments: i64,
-}
-
 #[Object(name = "Course")]
 impl CourseNode {
     async fn id(&self) -> ID {
@@ -200,28 +191,21 @@ impl CourseNode {
         let loader = ctx.data::<DataLoader<CourseCountsLoader>>().map_err(|_| {
             AppError::Internal(anyhow::anyhow!("no course counts loader in the request"))
         })?;
-        let c = loader
+        Ok(loader
             .load_one(self.0.course.id)
             .await
             .map_err(|e| AppError::Internal(anyhow::anyhow!("loading course counts: {e}")))?
-            .unwrap_or_default();
-        Ok(CourseCounts {
-            instructors: c.instructors,
-            tas: c.tas,
-            students: c.students,
-            assignments: c.assignments,
-        })
+            .unwrap_or_default())
     }
     /// Assignments by due date.
     async fn assignments(&self, ctx: &Context<'_>) -> GqlResult<Vec<AssignmentNode>> {
         let mut conn = db(ctx).await?;
-        let staff = self.0.is_staff();
         Ok(Assignment::list(&mut conn, self.0.course.id)
             .await?
             .into_iter()
-            .map(|a| AssignmentNode {
-                assignment: a,
-                staff,
+            .map(|assignment| AssignmentNode {
+                assignment,
+                access: self.0.clone(),
             })
             .collect())
     }
@@ -231,7 +215,7 @@ impl CourseNode {
         let assignment = Assignment::find_by_slug(&mut conn, self.0.course.id, &slug).await?;
         Ok(AssignmentNode {
             assignment,
-            staff: self.0.is_staff(),
+            access: self.0.clone(),
         })
     }
     /// The roster. Staff see everyone; students see the staff and themselves.

@@ -14,6 +14,7 @@ use crate::db::enums::{BuildStatus, BuildTrigger, DeliveryOutcome, WebhookStatus
 use crate::db::models::{Build, BuildRequest, NewRepository, Repository, User, WebhookDelivery};
 use crate::error::{AppError, GqlResult};
 use crate::forge::github::api::{self, ForgeError};
+use crate::forge::github::client_for_user;
 
 /// Most rows a list field returns.
 const MAX_LIST: i32 = 100;
@@ -46,21 +47,17 @@ impl From<ForgeError> for AppError {
     }
 }
 
-/// A GitHub client acting as the signed-in person, or a message saying how to get one.
+/// A GitHub client acting as `user`, or a message saying how to get one.
 async fn github_as(
     app: &App,
     conn: &mut AsyncPgConnection,
     user: &User,
 ) -> Result<Octocrab, AppError> {
-    let (github_id, sealed) = User::github_token(conn, user.id).await?.ok_or_else(|| {
-        AppError::BadRequest("link repositories after signing in with GitHub (this account has no GitHub authorization)".into())
-    })?;
-    let token = app
-        .cipher
-        .open(&User::token_context(github_id), &sealed)
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let token = String::from_utf8(token).map_err(|e| AppError::Internal(e.into()))?;
-    Ok(api::client(&app.config, &token)?)
+    client_for_user(app, conn, user.id).await?.ok_or_else(|| {
+        AppError::BadRequest(
+            "link repositories after signing in with GitHub (this account has no GitHub authorization)".into(),
+        )
+    })
 }
 
 fn webhook_url(app: &App) -> String {
@@ -192,10 +189,7 @@ impl RepositoryMutation {
         let app = app(ctx)?;
         let mut conn = db(ctx).await?;
         let (repository, access) =
-            access::repository(&mut conn, me, parse_id(&id)?, Need::Member).await?;
-        if repository.owner_id != me.user.id && !access.allows(Need::Instructor) {
-            return Err(AppError::Forbidden.into());
-        }
+            access::repository(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
         if repository.unlinked_at.is_some() {
             return Ok(RepositoryNode { repository, access });
         }
@@ -242,10 +236,7 @@ impl RepositoryMutation {
         let app = app(ctx)?;
         let mut conn = db(ctx).await?;
         let (repository, access) =
-            access::repository(&mut conn, me, parse_id(&id)?, Need::Member).await?;
-        if repository.owner_id != me.user.id && !access.allows(Need::Instructor) {
-            return Err(AppError::Forbidden.into());
-        }
+            access::repository(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
         if repository.unlinked_at.is_some() {
             return Err(AppError::BadRequest(
                 "this repository is unlinked; link it again instead".into(),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::auth::Viewer;
-use crate::auth::session::{clear_cookie, session_cookie, token_from_headers};
+use crate::auth::session::{clear_cookie, cookie_value, session_cookie, token_from_headers};
 use crate::db::models::user::is_valid_login;
 use crate::db::models::{GithubIdentity, Session, User};
 use crate::error::AppError;
@@ -238,18 +238,6 @@ pub async fn github_callback(
         response,
         &oauth_cookie(String::new(), 0, app.config.secure_cookies()),
     )
-}
-
-/// A cookie's value from the request.
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|h| cookie::Cookie::split_parse(h.to_owned()))
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
 }
 
 #[cfg(test)]

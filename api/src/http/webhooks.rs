@@ -149,12 +149,6 @@ async fn handle(
         ));
     }
 
-    if let Some(previous) = WebhookDelivery::find_accepted(&mut conn, &delivery_id)
-        .await
-        .map_err(AppError::from)?
-    {
-        return Ok(duplicate(&previous));
-    }
     let assignment = Assignment::find(&mut conn, repository.assignment_id)
         .await
         .map_err(AppError::from)?;
@@ -218,7 +212,8 @@ async fn handle(
         .await;
     let (delivery, build) = match stored {
         Ok(stored) => stored,
-        // The same delivery arrived twice at once and the other request stored it first.
+        // A redelivery (or the same delivery twice at once): the unique delivery id refused
+        // this copy, and the transaction took its build back with it.
         Err(diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, ref info))
             if info.constraint_name() == Some("webhook_deliveries_delivery_id_key") =>
         {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JobError;
 use crate::app::App;
-use crate::db::models::{Assignment, Build, Job, Repository, User};
+use crate::db::models::{Assignment, Build, Job, Repository};
 use crate::forge::github::api::{self, ForgeError};
 
 /// The job kind.
@@ -79,20 +79,13 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
     let assignment = Assignment::find(&mut conn, build.assignment_id)
         .await
         .map_err(|e| JobError::Permanent(e.to_string()))?;
-    let (github_id, sealed) = User::github_token(&mut conn, repository.owner_id)
+    let github = crate::forge::github::client_for_user(app, &mut conn, repository.owner_id)
         .await
-        .map_err(|e| JobError::Retry(e.to_string()))?
+        .map_err(retry)?
         .ok_or_else(|| {
             JobError::Permanent("the repository's owner has no GitHub authorization".into())
         })?;
     drop(conn);
-    let token = app
-        .cipher
-        .open(&User::token_context(github_id), &sealed)
-        .map_err(|e| JobError::Permanent(e.to_string()))?;
-    let token = String::from_utf8(token).map_err(|e| JobError::Permanent(e.to_string()))?;
-    let github =
-        api::client(&app.config, &token).map_err(|e| JobError::Permanent(e.to_string()))?;
     let target_url = format!(
         "{}/builds/{}",
         app.config.public_url.as_str().trim_end_matches('/'),

@@ -11,6 +11,7 @@ use chrono::TimeDelta;
 use diesel_async::RunQueryDsl;
 use futures::StreamExt as _;
 use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::db::models::Job;
@@ -88,7 +89,10 @@ async fn run(app: App) {
 
 async fn execute(app: &App, job: Job) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
-    let _enter = span.enter();
+    run_one(app, job).instrument(span).await;
+}
+
+async fn run_one(app: &App, job: Job) {
     let result = match job.kind.as_str() {
         commit_status::KIND => commit_status::handle(app, &job).await,
         other => Err(JobError::Permanent(format!("unknown job kind {other}"))),

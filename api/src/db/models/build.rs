@@ -79,21 +79,20 @@ impl Build {
             .await
     }
 
-    /// Whether the repository has a build of `sha` on `branch` (any trigger, any outcome).
-    pub async fn exists_for(
+    /// Which of `shas` the repository has built, as (branch, sha) pairs, in one query.
+    pub async fn built_heads(
         conn: &mut AsyncPgConnection,
         repository_id: i64,
-        branch: &str,
-        sha: &str,
-    ) -> QueryResult<bool> {
-        diesel::select(diesel::dsl::exists(
-            builds::table
-                .filter(builds::repository_id.eq(repository_id))
-                .filter(builds::branch.eq(branch))
-                .filter(builds::commit_sha.eq(sha)),
-        ))
-        .get_result(conn)
-        .await
+        shas: &[String],
+    ) -> QueryResult<std::collections::HashSet<(Option<String>, String)>> {
+        let rows: Vec<(Option<String>, String)> = builds::table
+            .filter(builds::repository_id.eq(repository_id))
+            .filter(builds::commit_sha.eq_any(shas))
+            .select((builds::branch, builds::commit_sha))
+            .distinct()
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// The repository's builds, newest first.

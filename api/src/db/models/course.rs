@@ -30,7 +30,7 @@ pub struct CourseWithRole {
 }
 
 /// How many people of each role and how many assignments a course has.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, async_graphql::SimpleObject)]
 pub struct CourseCounts {
     pub instructors: i64,
     pub tas: i64,

@@ -4,3 +4,28 @@ pub mod api;
 pub mod oauth;
 pub mod sync;
 pub mod webhook;
+
+use diesel_async::AsyncPgConnection;
+use octocrab::Octocrab;
+
+use crate::app::App;
+use crate::db::models::User;
+use crate::error::AppError;
+
+/// A GitHub client acting as `user_id` with the token stored at their last sign-in, or
+/// `None` when they never signed in with GitHub.
+pub async fn client_for_user(
+    app: &App,
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<Option<Octocrab>, AppError> {
+    let Some((github_id, sealed)) = User::github_token(conn, user_id).await? else {
+        return Ok(None);
+    };
+    let token = app
+        .cipher
+        .open(&User::token_context(github_id), &sealed)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let token = String::from_utf8(token).map_err(|e| AppError::Internal(e.into()))?;
+    Ok(Some(api::client(&app.config, &token)?))
+}

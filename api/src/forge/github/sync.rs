@@ -6,17 +6,17 @@ use chrono::Utc;
 use diesel_async::AsyncConnection as _;
 
 use super::api;
-use super::webhook::glob_match;
+use super::webhook::branch_allowed;
 use crate::app::App;
 use crate::db::enums::BuildTrigger;
-use crate::db::models::{Assignment, Build, BuildRequest, Repository, User};
+use crate::db::models::{Assignment, Build, BuildRequest, Repository};
 use crate::error::AppError;
 
 /// Queues a build for every allowed branch whose head was never built; returns how many.
 pub async fn repository(app: &App, repository: &Repository) -> Result<usize, AppError> {
     let mut conn = app.db().await?;
     let assignment = Assignment::find(&mut conn, repository.assignment_id).await?;
-    let (github_id, sealed) = User::github_token(&mut conn, repository.owner_id)
+    let github = super::client_for_user(app, &mut conn, repository.owner_id)
         .await?
         .ok_or_else(|| {
             AppError::BadRequest(
@@ -24,22 +24,16 @@ pub async fn repository(app: &App, repository: &Repository) -> Result<usize, App
                     .into(),
             )
         })?;
-    let token = app
-        .cipher
-        .open(&User::token_context(github_id), &sealed)
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let token = String::from_utf8(token).map_err(|e| AppError::Internal(e.into()))?;
-    let github = api::client(&app.config, &token)?;
     let patterns = assignment.branch_patterns();
     let heads = api::branches(&github, &repository.full_name)
         .await
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let shas: Vec<String> = heads.iter().map(|h| h.commit.sha.clone()).collect();
+    let built = Build::built_heads(&mut conn, repository.id, &shas).await?;
     let mut queued = 0;
     for head in heads {
-        let allowed = patterns.is_empty() || patterns.iter().any(|p| glob_match(p, &head.name));
-        if !allowed
-            || Build::exists_for(&mut conn, repository.id, &head.name, &head.commit.sha).await?
-        {
+        let done = built.contains(&(Some(head.name.clone()), head.commit.sha.clone()));
+        if done || !branch_allowed(&patterns, &head.name) {
             continue;
         }
         let request = BuildRequest {

@@ -119,12 +119,6 @@ pub fn decide(
     body: &[u8],
     branch_patterns: &[String],
 ) -> Result<Decision, serde_json::Error> {
-    let branch_allowed = |branch: &str| {
-        branch_patterns.is_empty()
-            || branch_patterns
-                .iter()
-                .any(|pattern| glob_match(pattern, branch))
-    };
     Ok(match event {
         "ping" => Decision::Ping,
         "push" => {
@@ -139,7 +133,7 @@ pub fn decide(
                 Decision::Ignore(format!("branch {branch} was deleted"))
             } else if !is_sha(&push.after) {
                 Decision::Ignore(format!("push has no commit to build ({})", push.after))
-            } else if !branch_allowed(branch) {
+            } else if !branch_allowed(branch_patterns, branch) {
                 Decision::Ignore(format!(
                     "branch {branch} does not match the assignment's branches"
                 ))
@@ -175,6 +169,12 @@ pub fn decide(
         }
         other => Decision::Ignore(format!("{other} events are not used")),
     })
+}
+
+/// Whether an assignment with these branch patterns builds `branch` (no patterns: every
+/// branch).
+pub fn branch_allowed(patterns: &[String], branch: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|pattern| glob_match(pattern, branch))
 }
 
 /// Whether `name` matches `pattern`, where `*` stands for any run of characters
