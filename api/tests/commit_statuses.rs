@@ -7,31 +7,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::TestApp;
-use support::github::FakeGithub;
+use support::github::{FakeGithub, World};
 
 const HEAD: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
+/// A linked repository whose first build is queued; returns the stand-in, the app and that
+/// build's id.
 async fn linked() -> anyhow::Result<(FakeGithub, TestApp, i64)> {
-    let github = FakeGithub::start().await?;
-    let mut builder = TestApp::builder().env("LECTERN_JOB_RETRY_BASE_MS", "100");
-    for (name, value) in github.env() {
-        builder = builder.env(name, &value);
-    }
-    let app = builder.start().await?;
-    let ada = app.sign_in("ada").await?;
-    let course = app.course(&ada, "cs101").await?;
-    let created = ada
-        .gql(
-            "mutation($c: ID!) { createAssignment(input: { courseId: $c, slug: \"hw1\", title: \"HW1\", image: \"python:3.12\", testCommand: \"pytest\" }) { id } }",
-            json!({ "c": course }),
-        )
-        .await?
-        .ok()?;
-    let assignment = created.str_at("createAssignment.id")?.to_owned();
-    app.enroll(&ada, &course, "octocat", "STUDENT").await?;
-    let account = github.account(583231, "octocat");
-    github.repo(5001, "octocat/hw1", account.id, Some(HEAD));
-    let octocat = app.sign_in_with_github(&github, &account).await?;
+    let World {
+        github,
+        app,
+        octocat,
+        assignment,
+        ..
+    } = World::start(&[("LECTERN_JOB_RETRY_BASE_MS", "100")], HEAD).await?;
     let linked = octocat
         .gql(
             "mutation($a: ID!) { linkRepository(assignmentId: $a, fullName: \"octocat/hw1\") { builds { id } } }",

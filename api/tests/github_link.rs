@@ -5,47 +5,13 @@
 mod support;
 
 use serde_json::json;
-use support::github::FakeGithub;
-use support::{Client, TestApp};
+use support::github::World;
 
 const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 const LINK: &str = "mutation($a: ID!, $r: String!) { linkRepository(assignmentId: $a, fullName: $r) { id fullName webhookStatus builds { number trigger branch commitSha } } }";
 
-struct World {
-    github: FakeGithub,
-    app: TestApp,
-    octocat: Client,
-    assignment: String,
-}
-
 async fn world() -> anyhow::Result<World> {
-    let github = FakeGithub::start().await?;
-    let mut builder = TestApp::builder();
-    for (name, value) in github.env() {
-        builder = builder.env(name, &value);
-    }
-    let app = builder.start().await?;
-    let ada = app.sign_in("ada").await?;
-    let course = app.course(&ada, "cs101").await?;
-    let created = ada
-        .gql(
-            "mutation($c: ID!) { createAssignment(input: { courseId: $c, slug: \"hw1\", title: \"HW1\", image: \"python:3.12\", testCommand: \"pytest\" }) { id } }",
-            json!({ "c": course }),
-        )
-        .await?
-        .ok()?;
-    let assignment = created.str_at("createAssignment.id")?.to_owned();
-    // Enrolled first (development sign-in), then signs in with GitHub: the same person.
-    app.enroll(&ada, &course, "octocat", "STUDENT").await?;
-    let account = github.account(583231, "octocat");
-    github.repo(5001, "octocat/hw1", account.id, Some(HEAD));
-    let octocat = app.sign_in_with_github(&github, &account).await?;
-    Ok(World {
-        github,
-        app,
-        octocat,
-        assignment,
-    })
+    World::start(&[], HEAD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,6 +21,7 @@ async fn linking_registers_a_signed_hook_and_queues_a_first_build() -> anyhow::R
         app,
         octocat,
         assignment,
+        ..
     } = world().await?;
     let linked = octocat
         .gql(LINK, json!({ "a": assignment, "r": "octocat/hw1" }))
@@ -115,7 +82,9 @@ async fn linking_twice_or_without_rights_is_refused_and_leaves_nothing_behind() 
     let World {
         github,
         app,
+        ada,
         octocat,
+        course,
         assignment,
     } = world().await?;
     octocat
@@ -152,13 +121,6 @@ async fn linking_twice_or_without_rights_is_refused_and_leaves_nothing_behind() 
     );
 
     // A classmate who can read the repository but not administer it.
-    let ada = app.sign_in("ada").await?;
-    let course = ada
-        .gql("{ course(slug: \"cs101\") { id } }", json!({}))
-        .await?
-        .ok()?
-        .str_at("course.id")?
-        .to_owned();
     app.enroll(&ada, &course, "hubot", "STUDENT").await?;
     let hubot = github.account(2, "hubot");
     github.repo(5002, "octocat/hw1-copy", 583231, Some(HEAD));
@@ -212,6 +174,7 @@ async fn a_hook_deleted_on_github_is_repaired_with_a_fresh_secret() -> anyhow::R
         app,
         octocat,
         assignment,
+        ..
     } = world().await?;
     let linked = octocat
         .gql(LINK, json!({ "a": assignment, "r": "octocat/hw1" }))
@@ -268,7 +231,9 @@ async fn unlinking_removes_the_hook_keeps_the_builds_and_allows_linking_again() 
     let World {
         github,
         app,
+        ada,
         octocat,
+        course,
         assignment,
     } = world().await?;
     let linked = octocat
@@ -282,13 +247,6 @@ async fn unlinking_removes_the_hook_keeps_the_builds_and_allows_linking_again() 
         .unwrap_or_default();
 
     // A classmate may not unlink it.
-    let ada = app.sign_in("ada").await?;
-    let course = ada
-        .gql("{ course(slug: \"cs101\") { id } }", json!({}))
-        .await?
-        .ok()?
-        .str_at("course.id")?
-        .to_owned();
     let alan = app.enroll(&ada, &course, "alan", "STUDENT").await?;
     const UNLINK: &str =
         "mutation($id: ID!) { unlinkRepository(id: $id) { unlinkedAt builds { number } } }";
@@ -347,6 +305,7 @@ async fn a_sync_queues_pushes_whose_webhook_never_arrived_once() -> anyhow::Resu
         app,
         octocat,
         assignment,
+        ..
     } = world().await?;
     let linked = octocat
         .gql(LINK, json!({ "a": assignment, "r": "octocat/hw1" }))

@@ -9,11 +9,11 @@ use support::TestApp;
 use support::github::FakeGithub;
 
 async fn app_with(github: &FakeGithub) -> anyhow::Result<TestApp> {
-    let mut builder = TestApp::builder().env("LECTERN_DEV_LOGIN", "false");
-    for (name, value) in github.env() {
-        builder = builder.env(name, &value);
-    }
-    builder.start().await
+    TestApp::builder()
+        .env("LECTERN_DEV_LOGIN", "false")
+        .github(github)
+        .start()
+        .await
 }
 
 fn browser() -> anyhow::Result<reqwest::Client> {
@@ -247,21 +247,9 @@ async fn a_github_login_taken_over_by_another_account_renames_the_stale_user() -
     let app = app_with(&github).await?;
     for (id, login) in [(10, "renamer"), (20, "renamer")] {
         // Account 10 signs in as "renamer"; later account 20 owns that login on GitHub.
-        let account = github.account(id, login);
-        github.browser_signed_in_as(account.id);
-        let browser = browser()?;
-        let start = browser
-            .get(format!("{}/auth/github/login", app.base))
-            .send()
+        // sign_in_with_github fails unless the flow ends in a session.
+        app.sign_in_with_github(&github, &github.account(id, login))
             .await?;
-        let callback = location(&browser.get(location(&start)).send().await?);
-        let done = browser.get(&callback).send().await?;
-        assert_eq!(
-            done.status(),
-            StatusCode::SEE_OTHER,
-            "{}",
-            done.text().await?
-        );
     }
     let mut conn = app.db.conn().await?;
     #[derive(diesel::QueryableByName, Debug, PartialEq)]

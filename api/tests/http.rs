@@ -189,8 +189,9 @@ async fn malformed_and_hostile_graphql_gets_coded_errors() -> anyhow::Result<()>
     let resp = ada
         .gql("query($id: ID!) { assignment(id: $id) { id } }", json!({}))
         .await?;
-    assert!(
-        resp.error_code().is_some(),
+    assert_eq!(
+        resp.error_code(),
+        Some("BAD_USER_INPUT"),
         "missing variable: {}",
         resp.body
     );

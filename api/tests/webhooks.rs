@@ -44,14 +44,14 @@ async fn setup(allowed_branches: Value) -> anyhow::Result<Setup> {
     let app = TestApp::new().await?;
     let ada = app.sign_in("ada").await?;
     let course = app.course(&ada, "cs101").await?;
-    let created = ada
-        .gql(
-            "mutation($c: ID!, $b: [String!]!) { createAssignment(input: { courseId: $c, slug: \"hw1\", title: \"HW1\", image: \"python:3.12\", testCommand: \"pytest\", allowedBranches: $b }) { id } }",
-            json!({ "c": course, "b": allowed_branches }),
+    let assignment = app
+        .assignment(
+            &ada,
+            &course,
+            "hw1",
+            json!({ "allowedBranches": allowed_branches }),
         )
-        .await?
-        .ok()?;
-    let assignment = created.str_at("createAssignment.id")?.to_owned();
+        .await?;
     let repo = app
         .link_repository(
             &assignment,
@@ -427,14 +427,7 @@ async fn staff_see_recent_deliveries_owners_see_their_builds_others_nothing() ->
     let app = TestApp::new().await?;
     let ada = app.sign_in("ada").await?;
     let course = app.course(&ada, "cs101").await?;
-    let created = ada
-        .gql(
-            "mutation($c: ID!) { createAssignment(input: { courseId: $c, slug: \"hw1\", title: \"HW1\", image: \"python:3.12\", testCommand: \"pytest\" }) { id } }",
-            json!({ "c": course }),
-        )
-        .await?
-        .ok()?;
-    let assignment = created.str_at("createAssignment.id")?.to_owned();
+    let assignment = app.assignment(&ada, &course, "hw1", json!({})).await?;
     let owner = app.enroll(&ada, &course, "codertocat", "STUDENT").await?;
     let classmate = app.enroll(&ada, &course, "alan", "STUDENT").await?;
     let grace = app.enroll(&ada, &course, "grace", "TA").await?;

@@ -191,6 +191,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// Points GitHub (OAuth and API) at the stand-in.
+    pub fn github(mut self, github: &github::FakeGithub) -> Self {
+        for (name, value) in github.env() {
+            self = self.env(name, &value);
+        }
+        self
+    }
+
     pub async fn start(self) -> anyhow::Result<TestApp> {
         let db = TestDb::new().await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -302,6 +310,27 @@ impl TestApp {
             )
             .await?;
         Ok(resp.str_at("createCourse.id")?.to_owned())
+    }
+
+    /// An assignment of `course_id` (test command `pytest` on `python:3.12` unless `fields`
+    /// say otherwise), created by `instructor`; returns its id.
+    pub async fn assignment(
+        &self,
+        instructor: &Client,
+        course_id: &str,
+        slug: &str,
+        fields: Value,
+    ) -> anyhow::Result<String> {
+        let mut input = json!({ "courseId": course_id, "slug": slug, "title": slug.to_uppercase(),
+                                "image": "python:3.12", "testCommand": "pytest" });
+        if let (Some(input), Some(fields)) = (input.as_object_mut(), fields.as_object()) {
+            input.extend(fields.clone());
+        }
+        let created = instructor
+            .gql("mutation($input: CreateAssignmentInput!) { createAssignment(input: $input) { id } }", json!({ "input": input }))
+            .await?
+            .ok()?;
+        Ok(created.str_at("createAssignment.id")?.to_owned())
     }
 
     /// Makes `login` a member of the course with `role` through a one-use invite.
