@@ -141,3 +141,40 @@ use_test_database() {
   fi
   export LECTERN_TEST_DATABASE_URL
 }
+
+# ensure_container_engine — Podman serving the Docker Engine API on a unix socket, exported
+# as DOCKER_HOST. Uses DOCKER_HOST as given when something answers there already. Podman's
+# configuration for these machines (runc, cgroupfs, ulimits a container may set) is written
+# to $DATA_DIR/containers.conf and passed through CONTAINERS_CONF.
+ensure_container_engine() {
+  if [[ -n "${DOCKER_HOST:-}" ]] && curl -fsS --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://d/_ping >/dev/null 2>&1; then
+    return 0
+  fi
+  ensure_packages podman runc curl
+  local dir="${LECTERN_ENGINE_DIR:-/run/lectern}"
+  local sock="$dir/podman.sock"
+  as_root mkdir -p "$dir" "$DATA_DIR"
+  export CONTAINERS_CONF="$DATA_DIR/containers.conf"
+  cat >"$CONTAINERS_CONF.tmp" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+CONF
+  mv "$CONTAINERS_CONF.tmp" "$CONTAINERS_CONF"
+  export DOCKER_HOST="unix://$sock"
+  if ! curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
+    step "Starting Podman's Docker-compatible API on $sock"
+    rm -f "$sock"
+    CONTAINERS_CONF="$CONTAINERS_CONF" setsid nohup podman system service --time=0 "unix://$sock" \
+      >"$DATA_DIR/podman-service.log" 2>&1 < /dev/null &
+    local i
+    for i in $(seq 1 50); do
+      curl -fsS --max-time 1 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && return 0
+      sleep 0.2
+    done
+    tail -20 "$DATA_DIR/podman-service.log" >&2
+    die "Podman's API did not answer on $sock (log above)"
+  fi
+}

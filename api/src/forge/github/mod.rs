@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod oauth;
+pub mod standin;
 pub mod sync;
 pub mod webhook;
 
