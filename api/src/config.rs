@@ -64,6 +64,64 @@ pub struct Config {
     /// people in with (its callback URL: `{LECTERN_PUBLIC_URL}/auth/github/callback`). Both
     /// or neither; without them GitHub sign-in is off.
     pub github_oauth: Option<GithubOAuth>,
+    /// `LECTERN_GITHUB_STANDIN` — an address:port on which to run Lectern's local GitHub
+    /// stand-in, and use it instead of GitHub (sets the four `GITHUB_*` values). For demos
+    /// and development only: it needs `LECTERN_DEV_MODE`, and the server warns loudly.
+    pub github_standin: Option<SocketAddr>,
+    /// `LECTERN_GITHUB_STANDIN_DIR` — where the stand-in keeps its state (default: memory only).
+    pub github_standin_dir: Option<PathBuf>,
+    /// How builds run.
+    pub builds: BuildConfig,
+}
+
+/// `LECTERN_EXECUTOR` — where builds run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecutorChoice {
+    /// Containers through the Docker Engine API (Docker or Podman) at `DOCKER_HOST`.
+    Docker,
+    /// Plain processes on the server's machine: development and demos only.
+    Local,
+    /// This server runs no builds (another replica does).
+    None,
+}
+
+/// Settings of the build pipeline.
+#[derive(Clone, Debug)]
+pub struct BuildConfig {
+    /// `LECTERN_EXECUTOR` — `docker` (default), `local` (needs `LECTERN_ALLOW_LOCAL_EXECUTOR`)
+    /// or `none`.
+    pub executor: ExecutorChoice,
+    /// `DOCKER_HOST` — the container engine's API (default: the engine's usual socket).
+    pub docker_host: Option<String>,
+    /// `LECTERN_BUILD_CONCURRENCY` — builds this server runs at once (default 2).
+    pub concurrency: usize,
+    /// `LECTERN_BUILD_CONCURRENCY_PER_STUDENT` — builds of one student running at once across
+    /// all servers (default 1), so one student's burst cannot starve the class.
+    pub per_student: i64,
+    /// `LECTERN_SUPERSEDE_QUEUED` — a newer push to a branch cancels its older queued builds
+    /// (default `true`).
+    pub supersede_queued: bool,
+    /// `LECTERN_LOG_MAX_BYTES` — output kept per build; past it the log says it was
+    /// truncated and the build goes on (default 4194304).
+    pub log_max_bytes: u64,
+    /// `LECTERN_CHECKOUT_MAX_BYTES` and `LECTERN_CHECKOUT_MAX_FILES` — a checkout larger than
+    /// this ends the build as `errored` before anything is written (defaults 104857600, 20000).
+    pub checkout_max_bytes: u64,
+    pub checkout_max_files: u64,
+    /// `LECTERN_CHECKOUT_TIMEOUT_SECONDS` — time allowed to fetch a commit (default 120).
+    pub checkout_timeout: Duration,
+    /// `LECTERN_WORKSPACE_MB` — the writable workspace of a container build (default 512).
+    pub workspace_mb: u64,
+    /// `LECTERN_BUILD_PIDS_LIMIT` — processes a build may run at once (default 256).
+    pub pids_limit: i64,
+    /// `LECTERN_WORK_DIR` — where checkouts are made (default: the system's temp directory).
+    pub work_dir: PathBuf,
+    /// `LECTERN_KEEP_IMAGES` — keep the image built for each build (default `false`: removed
+    /// when the build ends).
+    pub keep_images: bool,
+    /// `LECTERN_LEASE_SECONDS` — how long a build's claim lasts without renewal; a server
+    /// that dies loses its builds to another after this long (default 30).
+    pub lease: Duration,
 }
 
 /// Credentials of the GitHub OAuth app.
@@ -235,6 +293,45 @@ impl Config {
             ),
         };
 
+        let mut github_url = github_url;
+        let mut github_api_url = github_api_url;
+        let mut github_oauth = github_oauth;
+        let github_standin: Option<SocketAddr> = env.parse(
+            "LECTERN_GITHUB_STANDIN",
+            None,
+            "an address:port such as 127.0.0.1:8081",
+        );
+        if let Some(addr) = github_standin {
+            let taken: Vec<&str> = [
+                "GITHUB_URL",
+                "GITHUB_API_URL",
+                "GITHUB_CLIENT_ID",
+                "GITHUB_CLIENT_SECRET",
+            ]
+            .into_iter()
+            .filter(|name| env.get(name).is_some())
+            .collect();
+            if !dev_mode {
+                env.problem::<()>(
+                    "LECTERN_GITHUB_STANDIN needs LECTERN_DEV_MODE=true: the stand-in is for demos and development",
+                );
+            } else if !taken.is_empty() {
+                env.problem::<()>(format!(
+                    "LECTERN_GITHUB_STANDIN replaces GitHub; unset {} or unset LECTERN_GITHUB_STANDIN",
+                    taken.join(", ")
+                ));
+            }
+            let base = Url::parse(&format!("http://{addr}")).ok();
+            github_url = base.clone();
+            github_api_url = base;
+            github_oauth = Some(Some(GithubOAuth {
+                client_id: crate::forge::github::standin::CLIENT_ID.to_owned(),
+                client_secret: Secret(crate::forge::github::standin::CLIENT_SECRET.to_owned()),
+            }));
+        }
+        let github_standin_dir = env.get("LECTERN_GITHUB_STANDIN_DIR").map(PathBuf::from);
+        let builds = build_config(&mut env, dev_mode);
+
         let config = (|| {
             Some(Config {
                 database_url: database_url?,
@@ -257,6 +354,9 @@ impl Config {
                 github_url: github_url?,
                 github_api_url: github_api_url?,
                 github_oauth: github_oauth?,
+                github_standin,
+                github_standin_dir,
+                builds: builds?,
             })
         })();
         env.finish(config)
@@ -271,6 +371,108 @@ impl Config {
     pub fn is_admin_login(&self, login: &str) -> bool {
         self.admins.contains(&login.to_ascii_lowercase())
     }
+}
+
+/// The build pipeline's settings.
+fn build_config<F: Fn(&str) -> Option<String>>(
+    env: &mut Env<F>,
+    dev_mode: bool,
+) -> Option<BuildConfig> {
+    let executor = match env.get("LECTERN_EXECUTOR").as_deref() {
+        None | Some("docker") => Some(ExecutorChoice::Docker),
+        Some("none") => Some(ExecutorChoice::None),
+        Some("local") => {
+            if env.bool("LECTERN_ALLOW_LOCAL_EXECUTOR", false) {
+                if !dev_mode {
+                    tracing::warn!("LECTERN_EXECUTOR=local outside development mode");
+                }
+                Some(ExecutorChoice::Local)
+            } else {
+                env.problem(
+                    "LECTERN_EXECUTOR=local runs students' code unconfined on this machine; \
+                     set LECTERN_ALLOW_LOCAL_EXECUTOR=true to confirm (development and demos only)",
+                )
+            }
+        }
+        Some(other) => env.problem(format!(
+            "LECTERN_EXECUTOR must be `docker`, `local` or `none`, got `{other}`"
+        )),
+    };
+    let concurrency = env.parse_in(
+        "LECTERN_BUILD_CONCURRENCY",
+        2,
+        1..=256,
+        "a number of builds, 1 to 256",
+    );
+    let per_student = env.parse_in(
+        "LECTERN_BUILD_CONCURRENCY_PER_STUDENT",
+        1,
+        1..=64,
+        "a number of builds, 1 to 64",
+    );
+    let supersede_queued = env.bool("LECTERN_SUPERSEDE_QUEUED", true);
+    let log_max_bytes = env.parse_in(
+        "LECTERN_LOG_MAX_BYTES",
+        4 * 1024 * 1024,
+        1024..=1024 * 1024 * 1024,
+        "a size in bytes, 1024 to 1073741824",
+    );
+    let checkout_max_bytes = env.parse_in(
+        "LECTERN_CHECKOUT_MAX_BYTES",
+        100 * 1024 * 1024,
+        1024..=64 * 1024 * 1024 * 1024,
+        "a size in bytes",
+    );
+    let checkout_max_files = env.parse_in(
+        "LECTERN_CHECKOUT_MAX_FILES",
+        20_000,
+        1..=10_000_000,
+        "a number of files",
+    );
+    let checkout_timeout = env.parse_in(
+        "LECTERN_CHECKOUT_TIMEOUT_SECONDS",
+        120,
+        1..=3600,
+        "a number of seconds, 1 to 3600",
+    );
+    let workspace_mb = env.parse_in(
+        "LECTERN_WORKSPACE_MB",
+        512,
+        16..=1024 * 1024,
+        "a size in MB, at least 16",
+    );
+    let pids_limit = env.parse_in(
+        "LECTERN_BUILD_PIDS_LIMIT",
+        256,
+        16..=100_000,
+        "a number of processes, at least 16",
+    );
+    let work_dir = env
+        .get("LECTERN_WORK_DIR")
+        .map_or_else(|| std::env::temp_dir().join("lectern"), PathBuf::from);
+    let keep_images = env.bool("LECTERN_KEEP_IMAGES", false);
+    let lease = env.parse_in(
+        "LECTERN_LEASE_SECONDS",
+        30,
+        5..=3600,
+        "a number of seconds, 5 to 3600",
+    );
+    Some(BuildConfig {
+        executor: executor?,
+        docker_host: env.get("DOCKER_HOST"),
+        concurrency: concurrency?,
+        per_student: per_student?,
+        supersede_queued,
+        log_max_bytes: log_max_bytes?,
+        checkout_max_bytes: checkout_max_bytes?,
+        checkout_max_files: checkout_max_files?,
+        checkout_timeout: Duration::from_secs(checkout_timeout?),
+        workspace_mb: workspace_mb?,
+        pids_limit: pids_limit?,
+        work_dir,
+        keep_images,
+        lease: Duration::from_secs(lease?),
+    })
 }
 
 /// Collects values and problems while reading variables, so one start reports them all.

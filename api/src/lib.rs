@@ -5,11 +5,13 @@
 
 pub mod app;
 pub mod auth;
+pub mod builds;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod executor;
 pub mod forge;
 pub mod graphql;
 pub mod http;

@@ -27,6 +27,9 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     if config.dev_mode {
         tracing::warn!("LECTERN_DEV_MODE is on: GraphiQL is served at /graphql");
     }
+    if let Some(addr) = config.github_standin {
+        start_github_standin(addr, config.github_standin_dir.as_deref()).await?;
+    }
     if !options.no_migrate {
         let applied = db::migrate(config.database_url.expose()).await?;
         if applied.is_empty() {
@@ -44,6 +47,7 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "Lectern is serving");
     let housekeeping = tokio::spawn(housekeeping(app.clone()));
     let jobs = crate::jobs::spawn(app.clone());
+    let builds = crate::builds::spawn(app.clone())?;
     let sync = tokio::spawn(sync_missed_pushes(app.clone()));
     let router = crate::http::router(app);
     let result = axum::serve(listener, router)
@@ -53,8 +57,36 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     housekeeping.abort();
     jobs.abort();
     sync.abort();
+    if let Some(builds) = builds {
+        // Running builds stop with the process; their leases run out and the next server
+        // (or this one, restarted) recovers them.
+        builds.abort();
+    }
     tracing::info!("Lectern stopped");
     result
+}
+
+/// Serves the GitHub stand-in (demos and development) and says so loudly.
+async fn start_github_standin(
+    addr: std::net::SocketAddr,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!("could not listen on {addr} for the GitHub stand-in (LECTERN_GITHUB_STANDIN)")
+    })?;
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    let standin =
+        crate::forge::github::standin::Standin::open(&format!("http://{addr}"), dir)?;
+    standin.serve(listener);
+    tracing::warn!(
+        address = %addr,
+        "!!! GitHub is replaced by Lectern's local STAND-IN at http://{addr} (LECTERN_GITHUB_STANDIN): \
+         sign-in, repositories and webhooks are simulated. Demos and development only. !!!"
+    );
+    Ok(())
 }
 
 /// How long refused webhook deliveries are kept for "Recent Deliveries".

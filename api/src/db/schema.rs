@@ -62,6 +62,8 @@ diesel::table! {
         max_score -> Nullable<Numeric>,
         late -> Bool,
         created_at -> Timestamptz,
+        recoveries -> Int4,
+        superseded_by -> Nullable<Int8>,
     }
 }
 

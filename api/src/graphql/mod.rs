@@ -2,6 +2,7 @@
 //! hostile query from costing more than an honest one.
 
 mod assignments;
+mod builds;
 mod context;
 mod courses;
 mod error_codes;
@@ -23,6 +24,7 @@ pub struct Query(
     courses::CourseQuery,
     assignments::AssignmentQuery,
     repositories::RepositoryQuery,
+    builds::BuildQuery,
 );
 
 /// Every mutation.
@@ -32,6 +34,7 @@ pub struct Mutation(
     roster::RosterMutation,
     assignments::AssignmentMutation,
     repositories::RepositoryMutation,
+    builds::BuildMutation,
 );
 
 /// The executable schema.

@@ -7,10 +7,11 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use octocrab::Octocrab;
 
 use super::context::{app, db, parse_id, signed_in};
+use super::builds::BuildNode;
 use super::users::UserNode;
 use crate::app::App;
 use crate::auth::{CourseAccess, Need, access};
-use crate::db::enums::{BuildStatus, BuildTrigger, DeliveryOutcome, WebhookStatus};
+use crate::db::enums::{BuildTrigger, DeliveryOutcome, WebhookStatus};
 use crate::db::models::{Build, BuildRequest, NewRepository, Repository, User, WebhookDelivery};
 use crate::error::{AppError, GqlResult};
 use crate::forge::github::api::{self, ForgeError};
@@ -162,7 +163,7 @@ impl RepositoryMutation {
                         commit_message: "First build after linking".to_owned(),
                         commit_author: Some(me.user.login.clone()),
                     };
-                    Build::enqueue(conn, &repository, &request, None, Utc::now()).await?;
+                    Build::enqueue(conn, &repository, &request, None, Utc::now(), false).await?;
                 }
                 Ok::<_, diesel::result::Error>(repository)
             })
@@ -347,48 +348,6 @@ impl RepositoryNode {
                 .map(DeliveryNode)
                 .collect(),
         )
-    }
-}
-
-/// One build, as lists show it (the build page comes with the pipeline).
-pub struct BuildNode(pub Build);
-
-#[Object(name = "Build")]
-impl BuildNode {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    /// The build's number within its repository.
-    async fn number(&self) -> i32 {
-        self.0.number
-    }
-    async fn status(&self) -> BuildStatus {
-        self.0.status
-    }
-    async fn trigger(&self) -> BuildTrigger {
-        self.0.trigger
-    }
-    async fn branch(&self) -> Option<&str> {
-        self.0.branch.as_deref()
-    }
-    async fn pull_request(&self) -> Option<i32> {
-        self.0.pr_number
-    }
-    async fn commit_sha(&self) -> &str {
-        &self.0.commit_sha
-    }
-    async fn commit_message(&self) -> &str {
-        &self.0.commit_message
-    }
-    async fn commit_author(&self) -> Option<&str> {
-        self.0.commit_author.as_deref()
-    }
-    /// When Lectern received the push (deadlines use this, not the commit's date).
-    async fn received_at(&self) -> DateTime<Utc> {
-        self.0.received_at
-    }
-    async fn queued_at(&self) -> DateTime<Utc> {
-        self.0.queued_at
     }
 }
 

@@ -165,7 +165,14 @@ async fn handle(
             let (outcome, detail, build, status) = match &decision {
                 Decision::Build(request) => {
                     let build =
-                        Build::enqueue(conn, &repository, request, Some(&delivery_id), received_at)
+                        Build::enqueue(
+                            conn,
+                            &repository,
+                            request,
+                            Some(&delivery_id),
+                            received_at,
+                            state.app.config.builds.supersede_queued,
+                        )
                             .await?;
                     (
                         DeliveryOutcome::Queued,

@@ -214,6 +214,8 @@ impl TestAppBuilder {
             ("LECTERN_DEV_LOGIN", "true".to_owned()),
             ("LECTERN_WEB_DIR", "/nonexistent/lectern-web".to_owned()),
             ("LECTERN_DB_POOL_SIZE", "4".to_owned()),
+            // Tests that run builds choose an executor.
+            ("LECTERN_EXECUTOR", "none".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -224,6 +226,7 @@ impl TestAppBuilder {
         let app = App::new(config)?;
         let router = lectern::http::router(app.clone());
         lectern::jobs::spawn(app.clone());
+        lectern::builds::spawn(app.clone())?;
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

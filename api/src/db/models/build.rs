@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::enums::{BuildStatus, BuildTrigger};
+use crate::db::enums::{BuildStatus, BuildTrigger, ExecutorKind};
 use crate::db::models::Repository;
 use crate::db::schema::builds;
 
-/// A build, as far as queueing and listing need it.
-#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+/// A build.
+#[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = builds, check_for_backend(diesel::pg::Pg))]
 pub struct Build {
     pub id: i64,
@@ -23,10 +23,28 @@ pub struct Build {
     pub commit_sha: String,
     pub commit_message: String,
     pub commit_author: Option<String>,
+    pub triggered_by: Option<i64>,
     pub status: BuildStatus,
+    pub status_reason: Option<String>,
+    pub attempt: i32,
+    pub retry_of: Option<i64>,
     pub delivery_id: Option<String>,
     pub received_at: DateTime<Utc>,
     pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub worker_id: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub executor: Option<ExecutorKind>,
+    pub exit_code: Option<i32>,
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    pub log_bytes: i64,
+    pub log_truncated: bool,
+    pub tests_passed: Option<i32>,
+    pub tests_failed: Option<i32>,
+    pub tests_skipped: Option<i32>,
+    pub recoveries: i32,
+    pub superseded_by: Option<i64>,
 }
 
 /// What to build: the commit and why.
@@ -41,17 +59,19 @@ pub struct BuildRequest {
 }
 
 impl Build {
-    /// Queues a build of `request` for `repository`, numbered next in the repository.
-    /// Call inside a transaction together with whatever caused it.
+    /// Queues a build of `request` for `repository`, numbered next in the repository. With
+    /// `supersede`, a push cancels the branch's older builds still queued. Call inside a
+    /// transaction together with whatever caused it.
     pub async fn enqueue(
         conn: &mut AsyncPgConnection,
         repository: &Repository,
         request: &BuildRequest,
         delivery_id: Option<&str>,
         received_at: DateTime<Utc>,
+        supersede: bool,
     ) -> QueryResult<Build> {
         let number = Repository::take_build_number(conn, repository.id).await?;
-        diesel::insert_into(builds::table)
+        let build: Build = diesel::insert_into(builds::table)
             .values((
                 builds::repository_id.eq(repository.id),
                 builds::course_id.eq(repository.course_id),
@@ -68,7 +88,11 @@ impl Build {
             ))
             .returning(Build::as_returning())
             .get_result(conn)
-            .await
+            .await?;
+        if supersede && request.trigger == BuildTrigger::Push {
+            build.supersede_older(conn).await?;
+        }
+        Ok(build)
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Build> {

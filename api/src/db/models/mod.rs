@@ -2,9 +2,11 @@
 
 pub mod assignment;
 pub mod build;
+pub mod build_queue;
 pub mod course;
 pub mod invite;
 pub mod job;
+pub mod log_chunk;
 pub mod membership;
 pub mod repository;
 pub mod session;
@@ -16,6 +18,7 @@ pub use build::{Build, BuildRequest};
 pub use course::{Course, CourseCounts, CourseWithRole};
 pub use invite::{Invite, InviteState};
 pub use job::Job;
+pub use log_chunk::{LogChunk, NewLogChunk};
 pub use membership::{Member, Membership};
 pub use repository::{NewRepository, Repository};
 pub use session::Session;

@@ -20,6 +20,19 @@ pub async fn client_for_user(
     conn: &mut AsyncPgConnection,
     user_id: i64,
 ) -> Result<Option<Octocrab>, AppError> {
+    match token_for_user(app, conn, user_id).await? {
+        Some(token) => Ok(Some(api::client(&app.config, &token)?)),
+        None => Ok(None),
+    }
+}
+
+/// The GitHub token `user_id` signed in with last, unsealed, or `None` when they never did.
+/// Hand it only to GitHub (the API client, or git as a header); never log or show it.
+pub async fn token_for_user(
+    app: &App,
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<Option<String>, AppError> {
     let Some((github_id, sealed)) = User::github_token(conn, user_id).await? else {
         return Ok(None);
     };
@@ -27,6 +40,7 @@ pub async fn client_for_user(
         .cipher
         .open(&User::token_context(github_id), &sealed)
         .map_err(|e| AppError::Internal(e.into()))?;
-    let token = String::from_utf8(token).map_err(|e| AppError::Internal(e.into()))?;
-    Ok(Some(api::client(&app.config, &token)?))
+    Ok(Some(
+        String::from_utf8(token).map_err(|e| AppError::Internal(e.into()))?,
+    ))
 }

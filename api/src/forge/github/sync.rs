@@ -45,7 +45,7 @@ pub async fn repository(app: &App, repository: &Repository) -> Result<usize, App
             commit_author: None,
         };
         conn.transaction(async |conn| {
-            Build::enqueue(conn, repository, &request, None, Utc::now()).await
+            Build::enqueue(conn, repository, &request, None, Utc::now(), false).await
         })
         .await?;
         tracing::info!(repository = repository.id, branch = %head.name, sha = %head.commit.sha, "queued a missed push");

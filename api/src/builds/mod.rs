@@ -1,0 +1,603 @@
+//! The build pipeline: workers claim queued builds from PostgreSQL (woken by `LISTEN
+//! lectern_builds`, polling as a fallback), hold a lease they renew while the build runs,
+//! fetch the exact commit, run it on the configured executor, store its output, finish it
+//! with the right status, and queue the commit statuses. Builds of servers that died are
+//! recovered at start and whenever a lease runs out.
+
+pub mod checkout;
+pub mod log;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel_async::RunQueryDsl as _;
+use futures::StreamExt as _;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::app::App;
+use crate::config::ExecutorChoice;
+use crate::db::enums::{BuildStatus, LogStream};
+use crate::db::models::build_queue::{CANCEL_CHANNEL, QUEUED_CHANNEL, Recovered};
+use crate::db::models::{Assignment, Build, LogChunk, NewLogChunk, Repository};
+use crate::executor::{self, DockerExecutor, Ending, Executor, LocalExecutor, RunSpec};
+use crate::jobs::commit_status::{self, State};
+use log::{LogSink, LogWriter};
+
+/// How often the queue is polled when no notification arrives, and leases are checked.
+const POLL: Duration = Duration::from_secs(2);
+
+/// The executor this server runs builds on.
+#[derive(Clone)]
+pub enum Executors {
+    Docker(DockerExecutor),
+    Local(LocalExecutor),
+}
+
+impl Executors {
+    /// The executor the configuration names, or `None` when this server runs no builds.
+    pub fn from_config(app: &App) -> anyhow::Result<Option<Self>> {
+        let builds = &app.config.builds;
+        Ok(match builds.executor {
+            ExecutorChoice::None => None,
+            ExecutorChoice::Local => Some(Self::Local(LocalExecutor)),
+            ExecutorChoice::Docker => Some(Self::Docker(DockerExecutor::connect(
+                builds.docker_host.as_deref(),
+                builds.keep_images,
+            )?)),
+        })
+    }
+
+    async fn cleanup(&self, build_id: i64) {
+        match self {
+            Self::Docker(e) => e.cleanup(build_id).await,
+            Self::Local(e) => e.cleanup(build_id).await,
+        }
+    }
+}
+
+/// Builds this process runs, with the means to stop each.
+type Running = Arc<Mutex<HashMap<i64, CancellationToken>>>;
+
+/// A worker's identity: host, process and a random part, so a restarted server can tell
+/// its dead predecessors' builds from builds other live servers hold.
+fn worker_id() -> String {
+    format!(
+        "{}:{}:{}",
+        hostname(),
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Workers among `workers` that ran on this host in processes that no longer exist.
+fn dead_on_this_host(workers: &[String]) -> Vec<String> {
+    let host = hostname();
+    workers
+        .iter()
+        .filter(|w| {
+            let mut parts = w.split(':');
+            parts.next() == Some(host.as_str())
+                && parts
+                    .next()
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| {
+                        pid != std::process::id()
+                            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                    })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Starts the build workers, unless this server runs no builds.
+pub fn spawn(app: App) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(executors) = Executors::from_config(&app)? else {
+        tracing::info!("LECTERN_EXECUTOR=none: this server runs no builds");
+        return Ok(None);
+    };
+    Ok(Some(tokio::spawn(run(app, executors))))
+}
+
+async fn run(app: App, executors: Executors) {
+    match &executors {
+        Executors::Docker(docker) => match docker.ping().await {
+            Ok(version) => tracing::info!(engine = %version, "builds run in containers"),
+            Err(err) => tracing::error!(
+                error = %err,
+                "the container engine does not answer (DOCKER_HOST); builds wait in the queue until it does"
+            ),
+        },
+        Executors::Local(_) => tracing::warn!(
+            "!!! LECTERN_EXECUTOR=local: students' code runs as plain processes on this machine, \
+             without a container. Development and demos only. !!!"
+        ),
+    }
+    let worker = worker_id();
+    let wake = Arc::new(Notify::new());
+    let running: Running = Arc::default();
+    tokio::spawn(listen(app.clone(), wake.clone(), running.clone()));
+    let slots = Arc::new(Semaphore::new(app.config.builds.concurrency));
+    recover(&app, &executors, true).await;
+    let mut last_recovery = tokio::time::Instant::now();
+    loop {
+        loop {
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let kind = match &executors {
+                Executors::Docker(e) => e.kind(),
+                Executors::Local(e) => e.kind(),
+            };
+            let claimed = match app.db().await {
+                Ok(mut conn) => {
+                    let b = &app.config.builds;
+                    Build::claim(&mut conn, &worker, kind, b.lease, b.per_student)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match claimed {
+                Ok(Some(build)) => {
+                    let cancel = CancellationToken::new();
+                    running
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(build.id, cancel.clone());
+                    let (app, executors, worker, running, wake) = (
+                        app.clone(),
+                        executors.clone(),
+                        worker.clone(),
+                        running.clone(),
+                        wake.clone(),
+                    );
+                    let span = tracing::info_span!("build", id = build.id, number = build.number);
+                    tokio::spawn(
+                        async move {
+                            let id = build.id;
+                            match &executors {
+                                Executors::Docker(e) => execute(&app, e, &worker, build, cancel).await,
+                                Executors::Local(e) => execute(&app, e, &worker, build, cancel).await,
+                            }
+                            running
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .remove(&id);
+                            drop(permit);
+                            // A slot is free, and this student may have more queued.
+                            wake.notify_one();
+                        }
+                        .instrument(span),
+                    );
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not claim a build; retrying shortly");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+        if last_recovery.elapsed() >= POLL * 5 {
+            recover(&app, &executors, false).await;
+            last_recovery = tokio::time::Instant::now();
+        }
+    }
+}
+
+/// Re-queues or ends builds whose server died (expired leases; at start, also builds of
+/// earlier processes on this host), removing what they left in the executor.
+async fn recover(app: &App, executors: &Executors, at_start: bool) {
+    let recovered = async {
+        let mut conn = app.db().await?;
+        let dead = if at_start {
+            dead_on_this_host(&Build::running_workers(&mut conn).await?)
+        } else {
+            Vec::new()
+        };
+        Ok::<_, crate::error::AppError>(Build::recover(&mut conn, &dead).await?)
+    }
+    .await;
+    let recovered = match recovered {
+        Ok(r) => r,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not look for builds of stopped servers");
+            return;
+        }
+    };
+    for item in recovered {
+        let (build, line) = match &item {
+            Recovered::Requeued(b) => (b, "the server running this build stopped; it is queued to run again"),
+            Recovered::Ended(b) => (b, "the server running this build stopped; the build ended"),
+        };
+        executors.cleanup(build.id).await;
+        let _ = append_system_line(app, build.id, line).await;
+        if let Recovered::Ended(b) = &item {
+            queue_final_status(app, b).await;
+        }
+    }
+}
+
+/// Adds one system line to a build's stored log when no writer is running for it.
+async fn append_system_line(app: &App, build_id: i64, line: &str) -> Result<(), crate::error::AppError> {
+    let mut conn = app.db().await?;
+    let (seq, bytes) = LogChunk::tail(&mut conn, build_id).await?;
+    let data = format!("{line}\n").into_bytes();
+    let size = i64::try_from(data.len()).unwrap_or(0);
+    LogChunk::insert_all(
+        &mut conn,
+        &[NewLogChunk {
+            build_id,
+            seq,
+            stream: LogStream::System,
+            data,
+        }],
+    )
+    .await?;
+    Build::set_log_size(&mut conn, build_id, bytes + size, false).await?;
+    Ok(())
+}
+
+/// Listens for queued builds (wakes the claim loop) and cancel requests (stops the build
+/// if this process runs it), reconnecting after a pause when the connection drops.
+async fn listen(app: App, wake: Arc<Notify>, running: Running) {
+    loop {
+        match crate::db::connect(app.config.database_url.expose()).await {
+            Ok(mut conn) => {
+                let listened = async {
+                    diesel::sql_query(format!("LISTEN {QUEUED_CHANNEL}"))
+                        .execute(&mut conn)
+                        .await?;
+                    diesel::sql_query(format!("LISTEN {CANCEL_CHANNEL}"))
+                        .execute(&mut conn)
+                        .await
+                }
+                .await;
+                if let Err(err) = listened {
+                    tracing::warn!(error = %err, "could not LISTEN for builds; polling only");
+                } else {
+                    let mut stream = std::pin::pin!(conn.notifications_stream());
+                    while let Some(Ok(notification)) = stream.next().await {
+                        if notification.channel == CANCEL_CHANNEL {
+                            if let Ok(id) = notification.payload.parse::<i64>() {
+                                let token = running
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .get(&id)
+                                    .cloned();
+                                if let Some(token) = token {
+                                    token.cancel();
+                                }
+                            }
+                        } else {
+                            wake.notify_one();
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "build listener cannot connect; polling only");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// Why a running build stops early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interrupt {
+    Cancel,
+    /// Another server took the build over (this one's lease ran out).
+    LostLease,
+}
+
+/// Runs one claimed build to its end.
+async fn execute<E: Executor>(
+    app: &App,
+    executor: &E,
+    worker: &str,
+    build: Build,
+    cancel: CancellationToken,
+) {
+    tracing::info!(sha = %build.commit_sha, "build started");
+    queue_status(app, build.id, State::Pending, "Running the tests").await;
+    let (sink, writer) = match LogWriter::start(app, build.id, app.config.builds.log_max_bytes).await {
+        Ok(pair) => pair,
+        Err(err) => {
+            // The lease runs out and another worker (or this one) tries again.
+            tracing::error!(error = %err, "could not open the build's log");
+            return;
+        }
+    };
+    let interrupt = Arc::new(Mutex::new(None::<Interrupt>));
+    let lease = tokio::spawn(keep_lease(
+        app.clone(),
+        build.id,
+        worker.to_owned(),
+        cancel.clone(),
+        interrupt.clone(),
+    ));
+    let workdir = app.config.builds.work_dir.join(format!("build-{}", build.id));
+    let ending = run_steps(app, executor, &build, &sink, &workdir, &cancel).await;
+    lease.abort();
+    let interrupted = *interrupt.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if interrupted == Some(Interrupt::LostLease) {
+        tracing::warn!("another server took this build over; dropping this run's result");
+        drop(sink);
+        writer.finish().await;
+        let _ = tokio::fs::remove_dir_all(&workdir).await;
+        return;
+    }
+    let (status, reason, exit_code) = outcome(&ending, &app.config.builds, &build);
+    sink.system(summary_line(&ending)).await;
+    drop(sink);
+    let log = writer.finish().await;
+    let _ = tokio::fs::remove_dir_all(&workdir).await;
+    let finished = async {
+        let mut conn = app.db().await?;
+        Ok::<_, crate::error::AppError>(
+            Build::finish(&mut conn, build.id, worker, status, reason.as_deref(), exit_code).await?,
+        )
+    }
+    .await;
+    match finished {
+        Ok(Some(done)) => {
+            tracing::info!(status = %done.status, log_bytes = log.bytes, truncated = log.truncated, "build finished");
+            queue_final_status(app, &done).await;
+        }
+        Ok(None) => tracing::warn!("the build was taken over before it could be finished"),
+        Err(err) => tracing::error!(error = %err, "could not record the build's end; it will be recovered"),
+    }
+}
+
+/// Renews the lease until aborted; stops the build when a cancel is asked for (also when
+/// the notification was missed) or when the lease is lost.
+async fn keep_lease(
+    app: App,
+    build_id: i64,
+    worker: String,
+    cancel: CancellationToken,
+    interrupt: Arc<Mutex<Option<Interrupt>>>,
+) {
+    let lease = app.config.builds.lease;
+    let every = (lease / 3).min(Duration::from_secs(5));
+    loop {
+        tokio::time::sleep(every).await;
+        let renewed = async {
+            let mut conn = app.db().await?;
+            Ok::<_, crate::error::AppError>(Build::renew_lease(&mut conn, build_id, &worker, lease).await?)
+        }
+        .await;
+        let stop = match renewed {
+            Ok(Some(false)) => None,
+            Ok(Some(true)) => Some(Interrupt::Cancel),
+            Ok(None) => Some(Interrupt::LostLease),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not renew the build's lease");
+                None
+            }
+        };
+        if let Some(stop) = stop {
+            *interrupt.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stop);
+            cancel.cancel();
+            return;
+        }
+    }
+}
+
+/// Fetch, then run on the executor. Every failure becomes an [`Ending`].
+async fn run_steps<E: Executor>(
+    app: &App,
+    executor: &E,
+    build: &Build,
+    sink: &LogSink,
+    workdir: &std::path::Path,
+    cancel: &CancellationToken,
+) -> Ending {
+    let loaded = async {
+        let mut conn = app.db().await?;
+        let repository = Repository::find(&mut conn, build.repository_id).await?;
+        let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
+        let token = if repository.private {
+            crate::forge::github::token_for_user(app, &mut conn, repository.owner_id).await?
+        } else {
+            None
+        };
+        Ok::<_, crate::error::AppError>((repository, assignment, token))
+    }
+    .await;
+    let (repository, assignment, token) = match loaded {
+        Ok(loaded) => loaded,
+        Err(err) => return Ending::Errored(format!("could not load the build's repository: {}", err.public_message())),
+    };
+    let short = &build.commit_sha[..build.commit_sha.len().min(7)];
+    let what = match (&build.branch, build.pr_number) {
+        (_, Some(pr)) => format!("pull request #{pr}"),
+        (Some(branch), None) => format!("branch {branch}"),
+        (None, None) => "commit".to_owned(),
+    };
+    sink.system(format!(
+        "build #{} of {} ({what}), attempt {}",
+        build.number, repository.full_name, build.attempt
+    ))
+    .await;
+    sink.system(format!("fetching {short}")).await;
+    let _ = tokio::fs::remove_dir_all(workdir).await;
+    let src: PathBuf = workdir.join("src");
+    let b = &app.config.builds;
+    let limits = checkout::Limits {
+        max_bytes: b.checkout_max_bytes,
+        max_files: b.checkout_max_files,
+        timeout: b.checkout_timeout,
+        allow_local: app.config.dev_mode,
+    };
+    let fetched = tokio::select! {
+        fetched = checkout::fetch(&repository.clone_url, &build.commit_sha, token.as_deref(), &src, &limits) => fetched,
+        () = cancel.cancelled() => return Ending::Cancelled,
+    };
+    match fetched {
+        Ok((files, bytes)) => {
+            sink.system(format!("fetched {short}: {files} files, {} KB", bytes.div_ceil(1024)))
+                .await;
+        }
+        Err(err) => return Ending::Errored(format!("could not fetch {short}: {err}")),
+    }
+    let use_dockerfile = assignment.allow_dockerfile && src.join("Dockerfile").is_file();
+    let spec = RunSpec {
+        build_id: build.id,
+        checkout: src,
+        image: assignment.image.clone(),
+        command: assignment.test_command.clone(),
+        timeout: Duration::from_secs(u64::try_from(assignment.timeout_seconds).unwrap_or(600)),
+        memory_mb: u64::try_from(assignment.memory_mb).unwrap_or(512),
+        cpu_millis: u64::try_from(assignment.cpu_millis).unwrap_or(1000),
+        pids_limit: b.pids_limit,
+        workspace_mb: b.workspace_mb,
+        use_dockerfile,
+    };
+    executor::drive(executor, &spec, sink, cancel).await
+}
+
+/// The build's status, the reason shown with it, and its exit code.
+fn outcome(
+    ending: &Ending,
+    _config: &crate::config::BuildConfig,
+    build: &Build,
+) -> (BuildStatus, Option<String>, Option<i32>) {
+    match ending {
+        Ending::Exited { exit, .. } if exit.oom_killed => (
+            BuildStatus::Failed,
+            Some("killed: the tests used more memory than the assignment allows".into()),
+            exit.code.and_then(|c| i32::try_from(c).ok()),
+        ),
+        Ending::Exited { exit, .. } => match exit.code {
+            Some(0) => (BuildStatus::Passed, None, Some(0)),
+            Some(code) => (
+                BuildStatus::Failed,
+                None,
+                i32::try_from(code).ok(),
+            ),
+            None => (
+                BuildStatus::Failed,
+                Some(format!(
+                    "the tests were killed by signal {}",
+                    exit.signal.unwrap_or_default()
+                )),
+                None,
+            ),
+        },
+        Ending::TimedOut(after) => (
+            BuildStatus::TimedOut,
+            Some(format!("the tests ran longer than {} s", after.as_secs())),
+            None,
+        ),
+        Ending::Cancelled => (
+            BuildStatus::Cancelled,
+            build.status_reason.clone().or_else(|| Some("cancelled".into())),
+            None,
+        ),
+        Ending::Errored(why) => (BuildStatus::Errored, Some(why.clone()), None),
+    }
+}
+
+/// The last system line of a build's log.
+fn summary_line(ending: &Ending) -> String {
+    match ending {
+        Ending::Exited { exit, after } => match exit.code {
+            _ if exit.oom_killed => format!(
+                "killed for using too much memory after {:.1} s",
+                after.as_secs_f64()
+            ),
+            Some(code) => format!("exit code {code} after {:.1} s", after.as_secs_f64()),
+            None => format!(
+                "killed by signal {} after {:.1} s",
+                exit.signal.unwrap_or_default(),
+                after.as_secs_f64()
+            ),
+        },
+        Ending::TimedOut(after) => format!("timed out after {} s; stopped", after.as_secs()),
+        Ending::Cancelled => "cancelled; stopped".to_owned(),
+        Ending::Errored(why) => format!("error: {why}"),
+    }
+}
+
+async fn queue_status(app: &App, build_id: i64, state: State, description: &str) {
+    let queued = async {
+        let mut conn = app.db().await?;
+        commit_status::enqueue(&mut conn, build_id, state, description).await?;
+        Ok::<_, crate::error::AppError>(())
+    }
+    .await;
+    if let Err(err) = queued {
+        tracing::warn!(error = %err, "could not queue a commit status");
+    }
+}
+
+/// Queues the commit status that says how `build` ended.
+async fn queue_final_status(app: &App, build: &Build) {
+    let (state, description) = match build.status {
+        BuildStatus::Passed => (State::Success, "Tests passed".to_owned()),
+        BuildStatus::Failed => (
+            State::Failure,
+            match build.exit_code {
+                Some(code) => format!("Tests failed (exit code {code})"),
+                None => "Tests failed".to_owned(),
+            },
+        ),
+        BuildStatus::TimedOut => (State::Failure, "Tests timed out".to_owned()),
+        BuildStatus::Cancelled => (State::Error, "Build cancelled".to_owned()),
+        BuildStatus::Errored => (State::Error, "Lectern could not run the tests".to_owned()),
+        BuildStatus::Queued | BuildStatus::Running => return,
+    };
+    queue_status(app, build.id, state, &description).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Exit;
+
+    #[test]
+    fn summary_lines_say_how_the_run_ended() {
+        let exited = |code, oom| Ending::Exited {
+            exit: Exit {
+                code,
+                oom_killed: oom,
+                signal: None,
+            },
+            after: Duration::from_millis(3200),
+        };
+        assert_eq!(summary_line(&exited(Some(1), false)), "exit code 1 after 3.2 s");
+        assert_eq!(
+            summary_line(&exited(Some(137), true)),
+            "killed for using too much memory after 3.2 s"
+        );
+        assert_eq!(
+            summary_line(&Ending::TimedOut(Duration::from_secs(60))),
+            "timed out after 60 s; stopped"
+        );
+    }
+
+    #[test]
+    fn only_workers_of_dead_processes_on_this_host_count_as_dead() {
+        let host = hostname();
+        let me = format!("{host}:{}:abcd", std::process::id());
+        let dead = format!("{host}:999999999:abcd");
+        let elsewhere = "other-host:1:abcd".to_owned();
+        let found = dead_on_this_host(&[me, dead.clone(), elsewhere]);
+        assert_eq!(found, vec![dead]);
+    }
+}

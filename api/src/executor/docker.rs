@@ -1,0 +1,434 @@
+//! The docker executor: builds run in containers through the Docker Engine API (Docker, or
+//! Podman's compatible service) with `bollard`. The image is the assignment's base image
+//! with the checkout copied in (or the repository's own Dockerfile when the assignment
+//! allows it); the container has no network, a memory limit with no swap on top, CPU and
+//! process limits, a read-only root with size-capped writable tmpfs for the workspace and
+//! /tmp, no capabilities, no-new-privileges, and a non-root user.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use futures::StreamExt as _;
+
+use super::{ExecError, Executor, Exit, RunSpec};
+use crate::builds::log::LogSink;
+use crate::db::enums::{ExecutorKind, LogStream};
+
+/// The API version asked for: Podman 4 serves 1.41, and every current Docker does too.
+const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+
+/// The user builds run as in the container.
+pub const BUILD_USER: &str = "1000:1000";
+
+/// Runs builds in containers.
+#[derive(Clone)]
+pub struct DockerExecutor {
+    docker: Docker,
+    keep_images: bool,
+}
+
+/// A prepared (and then started) container build.
+pub struct DockerHandle {
+    container: String,
+}
+
+/// The name of build `id`'s container.
+pub fn container_name(build_id: i64) -> String {
+    format!("lectern-build-{build_id}")
+}
+
+/// The tag of the image made for build `id`.
+pub fn image_tag(build_id: i64) -> String {
+    format!("localhost/lectern-build:{build_id}")
+}
+
+/// The Dockerfile that puts a checkout (the build context's `src/`) into the base image.
+pub fn dockerfile(base_image: &str) -> String {
+    format!("FROM {base_image}\nCOPY --chown={BUILD_USER} src/ /src/\n")
+}
+
+/// The container for `spec` from `image`: every limit and hardening setting in one place.
+pub fn container_config(spec: &RunSpec, image: &str) -> ContainerCreateBody {
+    let mb = 1024 * 1024;
+    let memory = i64::try_from(spec.memory_mb * mb).unwrap_or(i64::MAX);
+    let command = if spec.use_dockerfile {
+        // The repository's image decides where its code is; only /tmp is writable.
+        vec!["/bin/sh".into(), "-c".into(), spec.command.clone()]
+    } else {
+        vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "cp -R /src/. /workspace/ && cd /workspace && exec /bin/sh -c \"$LECTERN_TEST_COMMAND\""
+                .into(),
+        ]
+    };
+    let mut tmpfs = HashMap::new();
+    tmpfs.insert(
+        "/tmp".to_owned(),
+        "rw,exec,nosuid,nodev,size=64m,mode=1777".to_owned(),
+    );
+    if !spec.use_dockerfile {
+        tmpfs.insert(
+            "/workspace".to_owned(),
+            format!("rw,exec,nosuid,nodev,size={}m,mode=1777", spec.workspace_mb),
+        );
+    }
+    let mut labels = HashMap::new();
+    labels.insert("lectern.build".to_owned(), spec.build_id.to_string());
+    ContainerCreateBody {
+        image: Some(image.to_owned()),
+        cmd: Some(command),
+        env: Some(vec![
+            format!("LECTERN_TEST_COMMAND={}", spec.command),
+            "HOME=/workspace".into(),
+            "TMPDIR=/tmp".into(),
+            "CI=true".into(),
+            "LECTERN=true".into(),
+            "LANG=C.UTF-8".into(),
+        ]),
+        user: Some(BUILD_USER.into()),
+        working_dir: (!spec.use_dockerfile).then(|| "/workspace".to_owned()),
+        network_disabled: Some(true),
+        labels: Some(labels),
+        host_config: Some(HostConfig {
+            network_mode: Some("none".into()),
+            memory: Some(memory),
+            // Memory + swap = memory: no swap on top of the limit.
+            memory_swap: Some(memory),
+            nano_cpus: Some(i64::try_from(spec.cpu_millis).unwrap_or(1000) * 1_000_000),
+            pids_limit: Some(spec.pids_limit),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(tmpfs),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            ulimits: Some(vec![ResourcesUlimits {
+                name: Some("nofile".into()),
+                soft: Some(1024),
+                hard: Some(1024),
+            }]),
+            ..HostConfig::default()
+        }),
+        ..ContainerCreateBody::default()
+    }
+}
+
+impl DockerExecutor {
+    /// Connects to the engine at `host` (`unix://…`, a socket path, or `tcp://…`), or at the
+    /// engine's usual socket. Nothing is sent until the first call.
+    pub fn connect(host: Option<&str>, keep_images: bool) -> anyhow::Result<Self> {
+        let docker = match host {
+            Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
+                Docker::connect_with_http(h, 120, &API_VERSION)?
+            }
+            Some(h) => Docker::connect_with_socket(h, 120, &API_VERSION)?,
+            None => Docker::connect_with_socket("/var/run/docker.sock", 120, &API_VERSION)?,
+        };
+        Ok(Self {
+            docker,
+            keep_images,
+        })
+    }
+
+    /// Whether the engine answers, and its name and version.
+    pub async fn ping(&self) -> anyhow::Result<String> {
+        let version = self.docker.version().await?;
+        Ok(format!(
+            "{} {}",
+            version
+                .platform
+                .map(|p| p.name)
+                .unwrap_or_else(|| "container engine".into()),
+            version.version.unwrap_or_default()
+        ))
+    }
+
+    /// The build context: a generated Dockerfile and the checkout, or the checkout alone
+    /// when it brings its own Dockerfile.
+    async fn context(spec: &RunSpec) -> Result<Vec<u8>, ExecError> {
+        let spec = spec.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut tar = tar::Builder::new(Vec::new());
+            tar.follow_symlinks(false);
+            if spec.use_dockerfile {
+                tar.append_dir_all(".", &spec.checkout)?;
+            } else {
+                let dockerfile = dockerfile(&spec.image);
+                let mut header = tar::Header::new_gnu();
+                header.set_size(dockerfile.len() as u64);
+                header.set_mode(0o644);
+                header.set_cksum();
+                tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
+                tar.append_dir_all("src", &spec.checkout)?;
+            }
+            tar.into_inner()
+        })
+        .await
+        .map_err(|e| ExecError::new(format!("could not pack the checkout: {e}")))?
+        .map_err(|e| ExecError::new(format!("could not pack the checkout: {e}")))
+    }
+}
+
+impl Executor for DockerExecutor {
+    type Handle = DockerHandle;
+
+    fn kind(&self) -> ExecutorKind {
+        ExecutorKind::Docker
+    }
+
+    async fn prepare(&self, spec: &RunSpec, log: &LogSink) -> Result<DockerHandle, ExecError> {
+        let tag = image_tag(spec.build_id);
+        if spec.use_dockerfile {
+            log.system("building the image from the repository's Dockerfile")
+                .await;
+        } else {
+            log.system(format!("building the image: {} + checkout", spec.image))
+                .await;
+        }
+        let context = Self::context(spec).await?;
+        let mut labels = HashMap::new();
+        labels.insert("lectern.build", spec.build_id.to_string());
+        let options = BuildImageOptionsBuilder::new()
+            .dockerfile("Dockerfile")
+            .t(&tag)
+            .rm(true)
+            .forcerm(true)
+            .networkmode("none")
+            .labels(&labels)
+            .build();
+        let mut stream = self.docker.build_image(
+            options,
+            None,
+            Some(bollard::body_full(bytes::Bytes::from(context))),
+        );
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail {
+                        return Err(ExecError::new(format!(
+                            "building the image failed: {}",
+                            detail.message.unwrap_or_default().trim()
+                        )));
+                    }
+                    if let Some(line) = info.stream.filter(|l| !l.trim().is_empty()) {
+                        if spec.use_dockerfile {
+                            log.write(LogStream::System, bytes::Bytes::from(line)).await;
+                        }
+                    }
+                }
+                Err(err) => return Err(engine_error("building the image", &err, &spec.image)),
+            }
+        }
+        let container = container_name(spec.build_id);
+        let options = CreateContainerOptionsBuilder::new().name(&container).build();
+        self.docker
+            .create_container(Some(options), container_config(spec, &tag))
+            .await
+            .map_err(|e| engine_error("creating the container", &e, &spec.image))?;
+        Ok(DockerHandle { container })
+    }
+
+    async fn start(&self, _spec: &RunSpec, handle: &mut DockerHandle) -> Result<(), ExecError> {
+        self.docker
+            .start_container(&handle.container, None)
+            .await
+            .map_err(|e| engine_error("starting the container", &e, ""))
+    }
+
+    async fn run(&self, handle: &DockerHandle, log: &LogSink) -> Result<Exit, ExecError> {
+        let options = LogsOptionsBuilder::new()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut output = self.docker.logs(&handle.container, Some(options));
+        while let Some(item) = output.next().await {
+            match item {
+                Ok(bollard::container::LogOutput::StdErr { message }) => {
+                    log.write(LogStream::Stderr, message).await;
+                }
+                Ok(
+                    bollard::container::LogOutput::StdOut { message }
+                    | bollard::container::LogOutput::Console { message },
+                ) => log.write(LogStream::Stdout, message).await,
+                Ok(bollard::container::LogOutput::StdIn { .. }) => {}
+                Err(err) => {
+                    tracing::warn!(container = %handle.container, error = %err, "container log stream broke; waiting for the exit");
+                    break;
+                }
+            }
+        }
+        // Non-zero exits come back as errors from bollard's wait; the state says it all.
+        let _ = self
+            .docker
+            .wait_container(&handle.container, None)
+            .next()
+            .await;
+        for _ in 0..50 {
+            let inspected = self
+                .docker
+                .inspect_container(&handle.container, None)
+                .await
+                .map_err(|e| engine_error("reading the container's state", &e, ""))?;
+            let state = inspected.state.unwrap_or_default();
+            if state.running != Some(true) {
+                return Ok(Exit {
+                    code: state.exit_code,
+                    oom_killed: state.oom_killed.unwrap_or(false),
+                    signal: None,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(ExecError::new(
+            "the container's output ended but it did not stop",
+        ))
+    }
+
+    async fn stop(&self, handle: &DockerHandle) {
+        let options = KillContainerOptionsBuilder::new().signal("KILL").build();
+        if let Err(err) = self
+            .docker
+            .kill_container(&handle.container, Some(options))
+            .await
+        {
+            tracing::debug!(container = %handle.container, error = %err, "kill failed (it may have ended)");
+        }
+    }
+
+    async fn cleanup(&self, build_id: i64) {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        if let Err(err) = self
+            .docker
+            .remove_container(&container_name(build_id), Some(options))
+            .await
+        {
+            if !is_not_found(&err) {
+                tracing::warn!(build = build_id, error = %err, "could not remove the build's container");
+            }
+        }
+        if !self.keep_images {
+            let options = RemoveImageOptionsBuilder::new().force(true).build();
+            if let Err(err) = self
+                .docker
+                .remove_image(&image_tag(build_id), Some(options), None)
+                .await
+            {
+                if !is_not_found(&err) {
+                    tracing::warn!(build = build_id, error = %err, "could not remove the build's image");
+                }
+            }
+        }
+    }
+}
+
+fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(
+        err,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// An engine failure as the student and the operator should read it.
+fn engine_error(doing: &str, err: &bollard::errors::Error, image: &str) -> ExecError {
+    match err {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => {
+            let hint = if *status_code == 404 && !image.is_empty() {
+                format!(" (is the image {image} present on the build host? scripts/images builds Lectern's)")
+            } else {
+                String::new()
+            };
+            ExecError::new(format!("{doing} failed: {}{hint}", message.trim()))
+        }
+        other => ExecError::new(format!(
+            "{doing} failed: the container engine did not answer ({other}); is it running (DOCKER_HOST)?"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn spec(use_dockerfile: bool) -> RunSpec {
+        RunSpec {
+            build_id: 42,
+            checkout: PathBuf::from("/tmp/checkout"),
+            image: "localhost/lectern-python:3.11".into(),
+            command: "python3 -m unittest -v".into(),
+            timeout: Duration::from_secs(60),
+            memory_mb: 256,
+            cpu_millis: 1500,
+            pids_limit: 128,
+            workspace_mb: 300,
+            use_dockerfile,
+        }
+    }
+
+    #[test]
+    fn the_container_is_locked_down_with_the_assignments_limits() {
+        let config = container_config(&spec(false), "localhost/lectern-build:42");
+        let host = config.host_config.expect("host config");
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(config.network_disabled, Some(true));
+        assert_eq!(host.memory, Some(256 * 1024 * 1024));
+        assert_eq!(host.memory_swap, host.memory);
+        assert_eq!(host.nano_cpus, Some(1_500_000_000));
+        assert_eq!(host.pids_limit, Some(128));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(host.security_opt, Some(vec!["no-new-privileges".to_owned()]));
+        assert_eq!(config.user.as_deref(), Some(BUILD_USER));
+        let tmpfs = host.tmpfs.expect("tmpfs");
+        assert!(tmpfs["/workspace"].contains("size=300m"));
+        assert!(tmpfs["/tmp"].contains("size=64m"));
+        assert_eq!(
+            config.labels.expect("labels")["lectern.build"],
+            "42".to_owned()
+        );
+        // The command travels in the environment, never spliced into shell text.
+        let env = config.env.expect("env");
+        assert!(env.contains(&"LECTERN_TEST_COMMAND=python3 -m unittest -v".to_owned()));
+        assert!(!config.cmd.expect("cmd").join(" ").contains("unittest"));
+    }
+
+    #[test]
+    fn a_repositorys_own_dockerfile_gets_no_workspace_copy() {
+        let config = container_config(&spec(true), "img");
+        assert_eq!(
+            config.cmd,
+            Some(vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                "python3 -m unittest -v".to_owned()
+            ])
+        );
+        assert!(!config.host_config.and_then(|h| h.tmpfs).expect("tmpfs").contains_key("/workspace"));
+    }
+
+    #[test]
+    fn the_generated_dockerfile_copies_the_checkout_for_the_build_user() {
+        assert_eq!(
+            dockerfile("localhost/lectern-python:3.11"),
+            "FROM localhost/lectern-python:3.11\nCOPY --chown=1000:1000 src/ /src/\n"
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! The local executor: the test command as a plain process on the server's machine, in the
+//! checkout, in its own process group, with a scrubbed environment and resource limits
+//! (`prlimit`: address space, file size, CPU time, open files; when the server runs as
+//! root, also as the unprivileged `nobody` with a process limit). The whole group is killed
+//! on timeout or cancel. It is not a sandbox: the command can read what `nobody` can and
+//! reach the network. Development and demos only; the configuration refuses it unless
+//! `LECTERN_ALLOW_LOCAL_EXECUTOR=true`.
+
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use bytes::Bytes;
+use tokio::io::AsyncReadExt as _;
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use super::{ExecError, Executor, Exit, RunSpec};
+use crate::builds::log::LogSink;
+use crate::db::enums::{ExecutorKind, LogStream};
+
+/// The unprivileged user builds run as when the server runs as root.
+const NOBODY: u32 = 65534;
+
+/// Runs builds as local processes.
+#[derive(Clone, Debug, Default)]
+pub struct LocalExecutor;
+
+/// A started local build.
+pub struct LocalHandle {
+    dir: PathBuf,
+    child: Mutex<Option<Child>>,
+    pgid: Option<i32>,
+}
+
+fn running_as_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Gives the checkout to `nobody`, so the build can write where it runs and nowhere else.
+fn give_to_nobody(dir: &Path) -> std::io::Result<()> {
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        std::os::unix::fs::lchown(&path, Some(NOBODY), Some(NOBODY))?;
+        if path.is_dir() && !path.is_symlink() {
+            for entry in std::fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `prlimit` arguments for `spec`'s limits.
+fn limits(spec: &RunSpec, as_root: bool) -> Vec<String> {
+    let mb = 1024 * 1024;
+    let mut args = vec![
+        // Address space: the memory limit plus room for runtimes that reserve more than
+        // they use.
+        format!("--as={}", (spec.memory_mb + 256) * mb),
+        format!("--fsize={}", spec.workspace_mb * mb),
+        format!("--cpu={}", spec.timeout.as_secs() + 5),
+        "--nofile=1024".to_owned(),
+        "--core=0".to_owned(),
+    ];
+    if as_root {
+        // Counted per user: meaningful for `nobody`, not for a developer's own account.
+        args.push(format!("--nproc={}", spec.pids_limit));
+    }
+    args
+}
+
+impl Executor for LocalExecutor {
+    type Handle = LocalHandle;
+
+    fn kind(&self) -> ExecutorKind {
+        ExecutorKind::Local
+    }
+
+    async fn prepare(&self, spec: &RunSpec, log: &LogSink) -> Result<LocalHandle, ExecError> {
+        log.system("preparing a local run (no container: development mode)")
+            .await;
+        if running_as_root() {
+            let dir = spec.checkout.clone();
+            tokio::task::spawn_blocking(move || give_to_nobody(&dir))
+                .await
+                .map_err(|e| ExecError::new(format!("could not prepare the checkout: {e}")))?
+                .map_err(|e| ExecError::new(format!("could not prepare the checkout: {e}")))?;
+        }
+        Ok(LocalHandle {
+            dir: spec.checkout.clone(),
+            child: Mutex::new(None),
+            pgid: None,
+        })
+    }
+
+    async fn start(&self, spec: &RunSpec, handle: &mut LocalHandle) -> Result<(), ExecError> {
+        let as_root = running_as_root();
+        let mut cmd = Command::new("prlimit");
+        cmd.args(limits(spec, as_root))
+            .arg("--")
+            .args(["/bin/sh", "-c", &spec.command])
+            .current_dir(&handle.dir)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &handle.dir)
+            .env("TMPDIR", &handle.dir)
+            .env("LANG", "C.UTF-8")
+            .env("CI", "true")
+            .env("LECTERN", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if as_root {
+            cmd.uid(NOBODY).gid(NOBODY);
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| ExecError::new(format!("could not start the command: {e}")))?;
+        handle.pgid = child.id().and_then(|id| i32::try_from(id).ok());
+        *handle.child.lock().await = Some(child);
+        Ok(())
+    }
+
+    async fn run(&self, handle: &LocalHandle, log: &LogSink) -> Result<Exit, ExecError> {
+        let Some(mut child) = handle.child.lock().await.take() else {
+            return Err(ExecError::new("the command was not started"));
+        };
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        tokio::join!(
+            pump(stdout, LogStream::Stdout, log),
+            pump(stderr, LogStream::Stderr, log)
+        );
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| ExecError::new(format!("lost the command: {e}")))?;
+        Ok(Exit {
+            code: status.code().map(i64::from),
+            oom_killed: false,
+            signal: status.signal(),
+        })
+    }
+
+    async fn stop(&self, handle: &LocalHandle) {
+        if let Some(pgid) = handle.pgid {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
+    async fn cleanup(&self, _build_id: i64) {
+        // The process group is killed by `stop` or has exited; the checkout belongs to the
+        // pipeline, which removes it.
+    }
+}
+
+/// Copies one output pipe into the log until it closes.
+async fn pump(pipe: Option<impl tokio::io::AsyncRead + Unpin>, stream: LogStream, log: &LogSink) {
+    let Some(mut pipe) = pipe else {
+        return;
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => log.write(stream, Bytes::copy_from_slice(&buf[..n])).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn spec() -> RunSpec {
+        RunSpec {
+            build_id: 1,
+            checkout: PathBuf::from("/tmp/x"),
+            image: String::new(),
+            command: "true".into(),
+            timeout: Duration::from_secs(60),
+            memory_mb: 256,
+            cpu_millis: 1000,
+            pids_limit: 64,
+            workspace_mb: 100,
+            use_dockerfile: false,
+        }
+    }
+
+    #[test]
+    fn limits_follow_the_assignment() {
+        let args = limits(&spec(), true);
+        assert!(args.contains(&format!("--as={}", 512 * 1024 * 1024)));
+        assert!(args.contains(&format!("--fsize={}", 100 * 1024 * 1024)));
+        assert!(args.contains(&"--cpu=65".to_owned()));
+        assert!(args.contains(&"--nproc=64".to_owned()));
+        assert!(!limits(&spec(), false).iter().any(|a| a.starts_with("--nproc")));
+    }
+}

@@ -1,0 +1,200 @@
+//! Builds: one build with its stored log, and retrying or cancelling it. The owner of the
+//! repository and the course's staff may see, retry and cancel a build; nobody else.
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::{db, parse_id, signed_in};
+use crate::auth::{Need, access};
+use crate::db::enums::{BuildStatus, BuildTrigger, ExecutorKind, LogStream};
+use crate::db::models::{Build, LogChunk};
+use crate::error::{AppError, GqlResult};
+
+/// Most log chunks one query returns.
+const MAX_CHUNKS: i32 = 500;
+
+#[derive(Default)]
+pub struct BuildQuery;
+
+#[Object]
+impl BuildQuery {
+    /// A build of a repository the viewer owns, or of a course they are staff of.
+    async fn build(&self, ctx: &Context<'_>, id: ID) -> GqlResult<BuildNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let build = Build::find(&mut conn, parse_id(&id)?).await?;
+        access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
+        Ok(BuildNode(build))
+    }
+}
+
+#[derive(Default)]
+pub struct BuildMutation;
+
+#[Object]
+impl BuildMutation {
+    /// Queues a new build of the same commit (attempt + 1, linked to this one).
+    async fn retry_build(&self, ctx: &Context<'_>, id: ID) -> GqlResult<BuildNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let build = Build::find(&mut conn, parse_id(&id)?).await?;
+        let (repository, _) =
+            access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
+        if repository.unlinked_at.is_some() {
+            return Err(AppError::BadRequest(
+                "this repository is unlinked; link it again to build it".into(),
+            )
+            .into());
+        }
+        let retry = build.retry(&mut conn, me.user.id).await?;
+        tracing::info!(build = build.id, retry = retry.id, user = me.user.id, "build retried");
+        Ok(BuildNode(retry))
+    }
+
+    /// Stops a queued or running build (a running one within seconds). A finished build is
+    /// returned as it is.
+    async fn cancel_build(&self, ctx: &Context<'_>, id: ID) -> GqlResult<BuildNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let build = Build::find(&mut conn, parse_id(&id)?).await?;
+        access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
+        let build = Build::request_cancel(&mut conn, build.id, me.user.id, &me.user.login).await?;
+        tracing::info!(build = build.id, status = %build.status, user = me.user.id, "build cancel requested");
+        Ok(BuildNode(build))
+    }
+}
+
+/// One run of an assignment's tests on one commit.
+pub struct BuildNode(pub Build);
+
+#[Object(name = "Build")]
+impl BuildNode {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The build's number within its repository.
+    async fn number(&self) -> i32 {
+        self.0.number
+    }
+    async fn status(&self) -> BuildStatus {
+        self.0.status
+    }
+    /// Why it errored, was cancelled or superseded, or was killed.
+    async fn status_reason(&self) -> Option<&str> {
+        self.0.status_reason.as_deref()
+    }
+    async fn trigger(&self) -> BuildTrigger {
+        self.0.trigger
+    }
+    async fn branch(&self) -> Option<&str> {
+        self.0.branch.as_deref()
+    }
+    async fn pull_request(&self) -> Option<i32> {
+        self.0.pr_number
+    }
+    async fn commit_sha(&self) -> &str {
+        &self.0.commit_sha
+    }
+    async fn commit_message(&self) -> &str {
+        &self.0.commit_message
+    }
+    async fn commit_author(&self) -> Option<&str> {
+        self.0.commit_author.as_deref()
+    }
+    /// 1 for a first run; a retry counts up.
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+    /// The build this one retried.
+    async fn retry_of(&self) -> Option<ID> {
+        self.0.retry_of.map(|id| ID(id.to_string()))
+    }
+    /// The newer build of the same branch that replaced this one while it was queued.
+    async fn superseded_by(&self) -> Option<ID> {
+        self.0.superseded_by.map(|id| ID(id.to_string()))
+    }
+    /// When Lectern received the push (deadlines use this, not the commit's date).
+    async fn received_at(&self) -> DateTime<Utc> {
+        self.0.received_at
+    }
+    async fn queued_at(&self) -> DateTime<Utc> {
+        self.0.queued_at
+    }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+    async fn executor(&self) -> Option<ExecutorKind> {
+        self.0.executor
+    }
+    /// The test command's exit code, when it exited.
+    async fn exit_code(&self) -> Option<i32> {
+        self.0.exit_code
+    }
+    /// Whether someone asked to cancel it.
+    async fn cancel_requested(&self) -> bool {
+        self.0.cancel_requested_at.is_some()
+    }
+    /// Its place in the queue (1 = next) while queued.
+    async fn queue_position(&self, ctx: &Context<'_>) -> GqlResult<Option<i64>> {
+        if self.0.status != BuildStatus::Queued {
+            return Ok(None);
+        }
+        let mut conn = db(ctx).await?;
+        Ok(self.0.queue_position(&mut conn).await?)
+    }
+    /// Bytes of output stored.
+    async fn log_bytes(&self) -> i64 {
+        self.0.log_bytes
+    }
+    /// Whether output past the size limit was dropped.
+    async fn log_truncated(&self) -> bool {
+        self.0.log_truncated
+    }
+    /// Stored output after chunk `after` (from the start without it), in order.
+    async fn log(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<i32>,
+        #[graphql(default = 100)] limit: i32,
+    ) -> GqlResult<LogPage> {
+        let mut conn = db(ctx).await?;
+        let limit = limit.clamp(1, MAX_CHUNKS);
+        let mut chunks = LogChunk::list(&mut conn, self.0.id, after, i64::from(limit) + 1).await?;
+        let has_more = chunks.len() > usize::try_from(limit).unwrap_or(0);
+        chunks.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(LogPage {
+            has_more,
+            chunks: chunks
+                .into_iter()
+                .map(|c| LogChunkNode {
+                    seq: c.seq,
+                    stream: c.stream,
+                    text: String::from_utf8_lossy(&c.data).into_owned(),
+                    at: c.created_at,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A page of a build's stored output.
+#[derive(SimpleObject)]
+pub struct LogPage {
+    pub chunks: Vec<LogChunkNode>,
+    /// More chunks follow; ask again with `after` = the last chunk's `seq`.
+    pub has_more: bool,
+}
+
+/// A piece of output. Text is as the program wrote it, with bytes that are not UTF-8
+/// replaced by U+FFFD; it is untrusted and must be shown as text, never as HTML.
+#[derive(SimpleObject)]
+#[graphql(name = "LogChunk")]
+pub struct LogChunkNode {
+    pub seq: i32,
+    pub stream: LogStream,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
