@@ -78,8 +78,7 @@ async fn start_github_standin(
         std::fs::create_dir_all(dir)
             .with_context(|| format!("could not create {}", dir.display()))?;
     }
-    let standin =
-        crate::forge::github::standin::Standin::open(&format!("http://{addr}"), dir)?;
+    let standin = crate::forge::github::standin::Standin::open(&format!("http://{addr}"), dir)?;
     standin.serve(listener);
     tracing::warn!(
         address = %addr,

@@ -79,7 +79,8 @@ fn git(dir: &Path, token: Option<&str>, allow_local: bool) -> Command {
         .kill_on_drop(true);
     let mut config = vec![("protocol.file.allow", "always".to_owned())];
     if let Some(token) = token {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
         config.push(("http.extraHeader", format!("Authorization: Basic {basic}")));
     }
     cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
@@ -99,12 +100,21 @@ fn git_with(dir: &Path, limits: &Limits, args: &[&str]) -> Command {
 
 /// Runs a git command to its end, returning its stderr as the error when it fails.
 async fn run(mut cmd: Command, what: &str) -> Result<(), CheckoutError> {
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().await?;
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .await?;
     if out.status.success() {
         Ok(())
     } else {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
         Err(CheckoutError::Git(format!("{what}: {last}")))
     }
 }
@@ -124,7 +134,14 @@ pub async fn fetch(
         run(git_with(dest, limits, &["init", "-q"]), "git init").await?;
         fetch_watched(dest, url, sha, token, limits).await?;
         let (files, bytes) = measure_tree(dest, limits).await?;
-        let checkout = ["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", "FETCH_HEAD"];
+        let checkout = [
+            "-c",
+            "advice.detachedHead=false",
+            "checkout",
+            "-q",
+            "--detach",
+            "FETCH_HEAD",
+        ];
         run(git_with(dest, limits, &checkout), "git checkout").await?;
         tokio::fs::remove_dir_all(dest.join(".git")).await?;
         Ok::<_, CheckoutError>((files, bytes))
@@ -144,7 +161,16 @@ async fn fetch_watched(
     limits: &Limits,
 ) -> Result<(), CheckoutError> {
     let mut cmd = git(dest, token, limits.allow_local);
-    cmd.args(["fetch", "-q", "--no-tags", "--depth", "1", "--no-recurse-submodules", url, sha]);
+    cmd.args([
+        "fetch",
+        "-q",
+        "--no-tags",
+        "--depth",
+        "1",
+        "--no-recurse-submodules",
+        url,
+        sha,
+    ]);
     let fetch = run(cmd, "git fetch");
     tokio::pin!(fetch);
     let objects: PathBuf = dest.join(".git");
@@ -166,11 +192,18 @@ async fn fetch_watched(
 
 /// Counts the files and bytes the commit would check out, stopping early past the limits.
 async fn measure_tree(dest: &Path, limits: &Limits) -> Result<(u64, u64), CheckoutError> {
-    let mut child = git_with(dest, limits, &["ls-tree", "-r", "-l", "--full-tree", "FETCH_HEAD"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| CheckoutError::Git("git ls-tree gave no output".into()))?;
+    let mut child = git_with(
+        dest,
+        limits,
+        &["ls-tree", "-r", "-l", "--full-tree", "FETCH_HEAD"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| CheckoutError::Git("git ls-tree gave no output".into()))?;
     let mut lines = BufReader::new(stdout).lines();
     let (mut files, mut bytes) = (0u64, 0u64);
     while let Some(line) = lines.next_line().await? {
@@ -200,7 +233,9 @@ async fn measure_tree(dest: &Path, limits: &Limits) -> Result<(u64, u64), Checko
     }
     let status = child.wait().await?;
     if !status.success() {
-        return Err(CheckoutError::Git("git ls-tree could not read the commit".into()));
+        return Err(CheckoutError::Git(
+            "git ls-tree could not read the commit".into(),
+        ));
     }
     Ok((files, bytes))
 }

@@ -43,8 +43,7 @@ impl LogSink {
     pub async fn system(&self, line: impl Into<String>) {
         let mut line: String = line.into();
         line.push('\n');
-        self.write(LogStream::System, Bytes::from(line))
-            .await;
+        self.write(LogStream::System, Bytes::from(line)).await;
     }
 }
 
@@ -63,7 +62,11 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// Starts writing build `build_id`'s log, after whatever is stored already.
-    pub async fn start(app: &App, build_id: i64, max_bytes: u64) -> anyhow::Result<(LogSink, LogWriter)> {
+    pub async fn start(
+        app: &App,
+        build_id: i64,
+        max_bytes: u64,
+    ) -> anyhow::Result<(LogSink, LogWriter)> {
         let (next_seq, stored) = {
             let mut conn = app.db().await?;
             LogChunk::tail(&mut conn, build_id).await?
@@ -156,7 +159,11 @@ impl Batcher {
     }
 }
 
-async fn write_all(app: App, mut rx: mpsc::Receiver<(LogStream, Bytes)>, mut state: Batcher) -> LogSummary {
+async fn write_all(
+    app: App,
+    mut rx: mpsc::Receiver<(LogStream, Bytes)>,
+    mut state: Batcher,
+) -> LogSummary {
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         let received = match deadline {
@@ -247,8 +254,11 @@ mod tests {
         b.push(LogStream::Stdout, Bytes::from_static(b"b\n"));
         b.push(LogStream::Stderr, Bytes::from_static(b"oops\n"));
         b.push(LogStream::Stdout, Bytes::from_static(b"c\n"));
-        let got: Vec<(i32, LogStream, &[u8])> =
-            b.pending.iter().map(|c| (c.seq, c.stream, c.data.as_slice())).collect();
+        let got: Vec<(i32, LogStream, &[u8])> = b
+            .pending
+            .iter()
+            .map(|c| (c.seq, c.stream, c.data.as_slice()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -262,7 +272,10 @@ mod tests {
     #[test]
     fn a_long_line_is_split_into_bounded_chunks() {
         let mut b = batcher(1 << 30);
-        b.push(LogStream::Stdout, Bytes::from(vec![b'x'; CHUNK_BYTES * 2 + 10]));
+        b.push(
+            LogStream::Stdout,
+            Bytes::from(vec![b'x'; CHUNK_BYTES * 2 + 10]),
+        );
         let sizes: Vec<usize> = b.pending.iter().map(|c| c.data.len()).collect();
         assert_eq!(sizes, vec![CHUNK_BYTES, CHUNK_BYTES, 10]);
         assert_eq!(b.bytes, i64::try_from(CHUNK_BYTES * 2 + 10).unwrap_or(0));

@@ -166,8 +166,12 @@ async fn run(app: App, executors: Executors) {
                         async move {
                             let id = build.id;
                             match &executors {
-                                Executors::Docker(e) => execute(&app, e, &worker, build, cancel).await,
-                                Executors::Local(e) => execute(&app, e, &worker, build, cancel).await,
+                                Executors::Docker(e) => {
+                                    execute(&app, e, &worker, build, cancel).await
+                                }
+                                Executors::Local(e) => {
+                                    execute(&app, e, &worker, build, cancel).await
+                                }
                             }
                             running
                                 .lock()
@@ -220,7 +224,10 @@ async fn recover(app: &App, executors: &Executors, at_start: bool) {
     };
     for item in recovered {
         let (build, line) = match &item {
-            Recovered::Requeued(b) => (b, "the server running this build stopped; it is queued to run again"),
+            Recovered::Requeued(b) => (
+                b,
+                "the server running this build stopped; it is queued to run again",
+            ),
             Recovered::Ended(b) => (b, "the server running this build stopped; the build ended"),
         };
         executors.cleanup(build.id).await;
@@ -232,7 +239,11 @@ async fn recover(app: &App, executors: &Executors, at_start: bool) {
 }
 
 /// Adds one system line to a build's stored log when no writer is running for it.
-async fn append_system_line(app: &App, build_id: i64, line: &str) -> Result<(), crate::error::AppError> {
+async fn append_system_line(
+    app: &App,
+    build_id: i64,
+    line: &str,
+) -> Result<(), crate::error::AppError> {
     let mut conn = app.db().await?;
     let (seq, bytes) = LogChunk::tail(&mut conn, build_id).await?;
     let data = format!("{line}\n").into_bytes();
@@ -314,14 +325,15 @@ async fn execute<E: Executor>(
 ) {
     tracing::info!(sha = %build.commit_sha, "build started");
     queue_status(app, build.id, State::Pending, "Running the tests").await;
-    let (sink, writer) = match LogWriter::start(app, build.id, app.config.builds.log_max_bytes).await {
-        Ok(pair) => pair,
-        Err(err) => {
-            // The lease runs out and another worker (or this one) tries again.
-            tracing::error!(error = %err, "could not open the build's log");
-            return;
-        }
-    };
+    let (sink, writer) =
+        match LogWriter::start(app, build.id, app.config.builds.log_max_bytes).await {
+            Ok(pair) => pair,
+            Err(err) => {
+                // The lease runs out and another worker (or this one) tries again.
+                tracing::error!(error = %err, "could not open the build's log");
+                return;
+            }
+        };
     let interrupt = Arc::new(Mutex::new(None::<Interrupt>));
     let lease = tokio::spawn(keep_lease(
         app.clone(),
@@ -330,10 +342,16 @@ async fn execute<E: Executor>(
         cancel.clone(),
         interrupt.clone(),
     ));
-    let workdir = app.config.builds.work_dir.join(format!("build-{}", build.id));
+    let workdir = app
+        .config
+        .builds
+        .work_dir
+        .join(format!("build-{}", build.id));
     let ending = run_steps(app, executor, &build, &sink, &workdir, &cancel).await;
     lease.abort();
-    let interrupted = *interrupt.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let interrupted = *interrupt
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if interrupted == Some(Interrupt::LostLease) {
         tracing::warn!("another server took this build over; dropping this run's result");
         drop(sink);
@@ -341,7 +359,16 @@ async fn execute<E: Executor>(
         let _ = tokio::fs::remove_dir_all(&workdir).await;
         return;
     }
-    let (status, reason, exit_code) = outcome(&ending, &app.config.builds, &build);
+    let mut build = build;
+    if ending == Ending::Cancelled {
+        // The reason (who cancelled) was written when the cancel was asked for.
+        if let Ok(mut conn) = app.db().await {
+            if let Ok(current) = Build::find(&mut conn, build.id).await {
+                build = current;
+            }
+        }
+    }
+    let (status, reason, exit_code) = outcome(&ending, &build);
     sink.system(summary_line(&ending)).await;
     drop(sink);
     let log = writer.finish().await;
@@ -349,7 +376,15 @@ async fn execute<E: Executor>(
     let finished = async {
         let mut conn = app.db().await?;
         Ok::<_, crate::error::AppError>(
-            Build::finish(&mut conn, build.id, worker, status, reason.as_deref(), exit_code).await?,
+            Build::finish(
+                &mut conn,
+                build.id,
+                worker,
+                status,
+                reason.as_deref(),
+                exit_code,
+            )
+            .await?,
         )
     }
     .await;
@@ -359,7 +394,9 @@ async fn execute<E: Executor>(
             queue_final_status(app, &done).await;
         }
         Ok(None) => tracing::warn!("the build was taken over before it could be finished"),
-        Err(err) => tracing::error!(error = %err, "could not record the build's end; it will be recovered"),
+        Err(err) => {
+            tracing::error!(error = %err, "could not record the build's end; it will be recovered")
+        }
     }
 }
 
@@ -378,7 +415,9 @@ async fn keep_lease(
         tokio::time::sleep(every).await;
         let renewed = async {
             let mut conn = app.db().await?;
-            Ok::<_, crate::error::AppError>(Build::renew_lease(&mut conn, build_id, &worker, lease).await?)
+            Ok::<_, crate::error::AppError>(
+                Build::renew_lease(&mut conn, build_id, &worker, lease).await?,
+            )
         }
         .await;
         let stop = match renewed {
@@ -391,7 +430,9 @@ async fn keep_lease(
             }
         };
         if let Some(stop) = stop {
-            *interrupt.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stop);
+            *interrupt
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stop);
             cancel.cancel();
             return;
         }
@@ -421,7 +462,12 @@ async fn run_steps<E: Executor>(
     .await;
     let (repository, assignment, token) = match loaded {
         Ok(loaded) => loaded,
-        Err(err) => return Ending::Errored(format!("could not load the build's repository: {}", err.public_message())),
+        Err(err) => {
+            return Ending::Errored(format!(
+                "could not load the build's repository: {}",
+                err.public_message()
+            ));
+        }
     };
     let short = &build.commit_sha[..build.commit_sha.len().min(7)];
     let what = match (&build.branch, build.pr_number) {
@@ -450,8 +496,11 @@ async fn run_steps<E: Executor>(
     };
     match fetched {
         Ok((files, bytes)) => {
-            sink.system(format!("fetched {short}: {files} files, {} KB", bytes.div_ceil(1024)))
-                .await;
+            sink.system(format!(
+                "fetched {short}: {files} files, {} KB",
+                bytes.div_ceil(1024)
+            ))
+            .await;
         }
         Err(err) => return Ending::Errored(format!("could not fetch {short}: {err}")),
     }
@@ -472,11 +521,7 @@ async fn run_steps<E: Executor>(
 }
 
 /// The build's status, the reason shown with it, and its exit code.
-fn outcome(
-    ending: &Ending,
-    _config: &crate::config::BuildConfig,
-    build: &Build,
-) -> (BuildStatus, Option<String>, Option<i32>) {
+fn outcome(ending: &Ending, build: &Build) -> (BuildStatus, Option<String>, Option<i32>) {
     match ending {
         Ending::Exited { exit, .. } if exit.oom_killed => (
             BuildStatus::Failed,
@@ -485,11 +530,7 @@ fn outcome(
         ),
         Ending::Exited { exit, .. } => match exit.code {
             Some(0) => (BuildStatus::Passed, None, Some(0)),
-            Some(code) => (
-                BuildStatus::Failed,
-                None,
-                i32::try_from(code).ok(),
-            ),
+            Some(code) => (BuildStatus::Failed, None, i32::try_from(code).ok()),
             None => (
                 BuildStatus::Failed,
                 Some(format!(
@@ -506,7 +547,10 @@ fn outcome(
         ),
         Ending::Cancelled => (
             BuildStatus::Cancelled,
-            build.status_reason.clone().or_else(|| Some("cancelled".into())),
+            build
+                .status_reason
+                .clone()
+                .or_else(|| Some("cancelled".into())),
             None,
         ),
         Ending::Errored(why) => (BuildStatus::Errored, Some(why.clone()), None),
@@ -580,7 +624,10 @@ mod tests {
             },
             after: Duration::from_millis(3200),
         };
-        assert_eq!(summary_line(&exited(Some(1), false)), "exit code 1 after 3.2 s");
+        assert_eq!(
+            summary_line(&exited(Some(1), false)),
+            "exit code 1 after 3.2 s"
+        );
         assert_eq!(
             summary_line(&exited(Some(137), true)),
             "killed for using too much memory after 3.2 s"

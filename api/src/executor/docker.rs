@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
+use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
@@ -52,8 +52,11 @@ pub fn image_tag(build_id: i64) -> String {
 }
 
 /// The Dockerfile that puts a checkout (the build context's `src/`) into the base image.
+/// `WORKDIR /src` keeps the build from creating the base image's working directory in the
+/// image: Podman gives a tmpfs mounted over a directory of the image that directory's
+/// owner and mode, which would leave the `/workspace` tmpfs unwritable for the build user.
 pub fn dockerfile(base_image: &str) -> String {
-    format!("FROM {base_image}\nCOPY --chown={BUILD_USER} src/ /src/\n")
+    format!("FROM {base_image}\nWORKDIR /src\nCOPY --chown={BUILD_USER} src/ /src/\n")
 }
 
 /// The container for `spec` from `image`: every limit and hardening setting in one place.
@@ -110,11 +113,6 @@ pub fn container_config(spec: &RunSpec, image: &str) -> ContainerCreateBody {
             tmpfs: Some(tmpfs),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
-            ulimits: Some(vec![ResourcesUlimits {
-                name: Some("nofile".into()),
-                soft: Some(1024),
-                hard: Some(1024),
-            }]),
             ..HostConfig::default()
         }),
         ..ContainerCreateBody::default()
@@ -228,7 +226,9 @@ impl Executor for DockerExecutor {
             }
         }
         let container = container_name(spec.build_id);
-        let options = CreateContainerOptionsBuilder::new().name(&container).build();
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&container)
+            .build();
         self.docker
             .create_container(Some(options), container_config(spec, &tag))
             .await
@@ -351,7 +351,9 @@ fn engine_error(doing: &str, err: &bollard::errors::Error, image: &str) -> ExecE
             message,
         } => {
             let hint = if *status_code == 404 && !image.is_empty() {
-                format!(" (is the image {image} present on the build host? scripts/images builds Lectern's)")
+                format!(
+                    " (is the image {image} present on the build host? scripts/images builds Lectern's)"
+                )
             } else {
                 String::new()
             };
@@ -395,7 +397,10 @@ mod tests {
         assert_eq!(host.pids_limit, Some(128));
         assert_eq!(host.readonly_rootfs, Some(true));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
-        assert_eq!(host.security_opt, Some(vec!["no-new-privileges".to_owned()]));
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges".to_owned()])
+        );
         assert_eq!(config.user.as_deref(), Some(BUILD_USER));
         let tmpfs = host.tmpfs.expect("tmpfs");
         assert!(tmpfs["/workspace"].contains("size=300m"));
@@ -421,14 +426,20 @@ mod tests {
                 "python3 -m unittest -v".to_owned()
             ])
         );
-        assert!(!config.host_config.and_then(|h| h.tmpfs).expect("tmpfs").contains_key("/workspace"));
+        assert!(
+            !config
+                .host_config
+                .and_then(|h| h.tmpfs)
+                .expect("tmpfs")
+                .contains_key("/workspace")
+        );
     }
 
     #[test]
     fn the_generated_dockerfile_copies_the_checkout_for_the_build_user() {
         assert_eq!(
             dockerfile("localhost/lectern-python:3.11"),
-            "FROM localhost/lectern-python:3.11\nCOPY --chown=1000:1000 src/ /src/\n"
+            "FROM localhost/lectern-python:3.11\nWORKDIR /src\nCOPY --chown=1000:1000 src/ /src/\n"
         );
     }
 }

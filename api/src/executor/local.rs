@@ -201,6 +201,10 @@ mod tests {
         assert!(args.contains(&format!("--fsize={}", 100 * 1024 * 1024)));
         assert!(args.contains(&"--cpu=65".to_owned()));
         assert!(args.contains(&"--nproc=64".to_owned()));
-        assert!(!limits(&spec(), false).iter().any(|a| a.starts_with("--nproc")));
+        assert!(
+            !limits(&spec(), false)
+                .iter()
+                .any(|a| a.starts_with("--nproc"))
+        );
     }
 }

@@ -47,7 +47,12 @@ impl BuildMutation {
             .into());
         }
         let retry = build.retry(&mut conn, me.user.id).await?;
-        tracing::info!(build = build.id, retry = retry.id, user = me.user.id, "build retried");
+        tracing::info!(
+            build = build.id,
+            retry = retry.id,
+            user = me.user.id,
+            "build retried"
+        );
         Ok(BuildNode(retry))
     }
 

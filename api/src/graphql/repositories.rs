@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use octocrab::Octocrab;
 
-use super::context::{app, db, parse_id, signed_in};
 use super::builds::BuildNode;
+use super::context::{app, db, parse_id, signed_in};
 use super::users::UserNode;
 use crate::app::App;
 use crate::auth::{CourseAccess, Need, access};

@@ -164,16 +164,15 @@ async fn handle(
         .transaction(async |conn| {
             let (outcome, detail, build, status) = match &decision {
                 Decision::Build(request) => {
-                    let build =
-                        Build::enqueue(
-                            conn,
-                            &repository,
-                            request,
-                            Some(&delivery_id),
-                            received_at,
-                            state.app.config.builds.supersede_queued,
-                        )
-                            .await?;
+                    let build = Build::enqueue(
+                        conn,
+                        &repository,
+                        request,
+                        Some(&delivery_id),
+                        received_at,
+                        state.app.config.builds.supersede_queued,
+                    )
+                    .await?;
                     (
                         DeliveryOutcome::Queued,
                         None,

@@ -4,7 +4,9 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod git;
 pub mod github;
+pub mod pipeline;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

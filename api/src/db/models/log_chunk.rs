@@ -69,7 +69,9 @@ impl LogChunk {
             .filter(log_chunks::build_id.eq(build_id))
             .select((
                 max(log_chunks::seq),
-                sum(diesel::dsl::sql::<diesel::sql_types::Integer>("length(data)")),
+                sum(diesel::dsl::sql::<diesel::sql_types::Integer>(
+                    "length(data)",
+                )),
             ))
             .first(conn)
             .await?;

@@ -19,7 +19,11 @@ pub async fn git_heads(git_dir: &Path) -> anyhow::Result<BTreeMap<String, String
     let out = tokio::process::Command::new("git")
         .arg("--git-dir")
         .arg(git_dir)
-        .args(["for-each-ref", "--format=%(refname:lstrip=2) %(objectname)", "refs/heads"])
+        .args([
+            "for-each-ref",
+            "--format=%(refname:lstrip=2) %(objectname)",
+            "refs/heads",
+        ])
         .output()
         .await
         .context("could not run git (is it installed?)")?;

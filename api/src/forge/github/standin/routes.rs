@@ -90,9 +90,17 @@ async fn authorize(
         .codes
         .insert(code.clone(), (account, challenge, q.redirect_uri.clone()));
     drop(inner);
-    let separator = if q.redirect_uri.contains('?') { '&' } else { '?' };
+    let separator = if q.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     let state = url::form_urlencoded::byte_serialize(q.state.as_bytes()).collect::<String>();
-    Redirect::to(&format!("{}{separator}code={code}&state={state}", q.redirect_uri)).into_response()
+    Redirect::to(&format!(
+        "{}{separator}code={code}&state={state}",
+        q.redirect_uri
+    ))
+    .into_response()
 }
 
 /// The page GitHub would show to sign in: here, a choice of the stand-in's accounts.
@@ -310,7 +318,11 @@ async fn branch(
         Ok(found) => found,
         Err(denied) => return denied.into_response(),
     };
-    match repo.branches().into_iter().find(|(name, _)| *name == branch) {
+    match repo
+        .branches()
+        .into_iter()
+        .find(|(name, _)| *name == branch)
+    {
         Some((_, sha)) => {
             Json(json!({ "name": branch, "commit": { "sha": sha }, "protected": false }))
                 .into_response()

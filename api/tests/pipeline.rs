@@ -1,0 +1,162 @@
+//! The build pipeline end to end: a student links a repository of the GitHub stand-in
+//! (backed by a real git repository), pushes, and the build is fetched at its exact commit,
+//! run by a real executor (Podman through the Docker API, or local processes), stored with
+//! its log, and reported to GitHub as commit statuses.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::git::python_exercise;
+use support::pipeline::{Pipeline, build_of, finished, running, statuses_for};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Passing, failing and looping pushes through one executor, each with the right status,
+/// log and commit statuses.
+async fn pushes_end_with_the_right_statuses(executor: &str) -> anyhow::Result<()> {
+    let p = Pipeline::start(executor, json!({ "timeoutSeconds": 8 }), &[]).await?;
+
+    // The first build (queued by linking) passes.
+    let first = finished(&p.octocat, &p.first_build, WAIT).await?;
+    assert_eq!(first["status"], "PASSED", "{first:#}");
+    assert_eq!(first["exitCode"], 0);
+    assert_eq!(first["executor"], executor.to_uppercase());
+    let log = first["log"].as_str().unwrap_or_default();
+    assert!(
+        log.contains(&format!("fetching {}", &p.first_sha[..7])),
+        "{log}"
+    );
+    assert!(log.contains("running: python3 -m unittest -v"), "{log}");
+    assert!(log.contains("test_greets_by_name"), "{log}");
+    assert!(log.contains("exit code 0 after"), "{log}");
+    let statuses = statuses_for(&p.github, &p.first_sha, &["pending", "success"], WAIT).await?;
+    assert!(
+        statuses[1]["target_url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(&format!("/builds/{}", p.first_build))
+    );
+    assert_eq!(statuses[1]["context"], "lectern/hw1");
+
+    // A failing push: the stand-in delivers a signed webhook, the build fails with exit 1.
+    let repository = p.repository_id().await?;
+    let failing = p.git.commit("main", &python_exercise(false), "Oops")?;
+    let id = build_of(&p.octocat, &repository, &failing, WAIT).await?;
+    let failed = finished(&p.octocat, &id, WAIT).await?;
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    assert_eq!(failed["exitCode"], 1);
+    assert_eq!(failed["commitSha"], failing.as_str());
+    assert!(
+        failed["log"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AssertionError")
+    );
+    let statuses = statuses_for(&p.github, &failing, &["pending", "failure"], WAIT).await?;
+    assert_eq!(statuses[1]["description"], "Tests failed (exit code 1)");
+
+    // A push whose tests never end: stopped at the assignment's timeout.
+    let looping = p.git.commit(
+        "loop",
+        &[(
+            "test_greet.py",
+            "import time\nwhile True:\n    print('still going', flush=True)\n    time.sleep(0.2)\n",
+        )],
+        "Loop forever",
+    )?;
+    let id = build_of(&p.octocat, &repository, &looping, WAIT).await?;
+    let started = Instant::now();
+    let timed_out = finished(&p.octocat, &id, WAIT).await?;
+    assert_eq!(timed_out["status"], "TIMED_OUT", "{timed_out:#}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let log = timed_out["log"].as_str().unwrap_or_default();
+    assert!(log.contains("still going"), "{log}");
+    assert!(log.contains("timed out after 8 s"), "{log}");
+    statuses_for(&p.github, &looping, &["pending", "failure"], WAIT).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_pushes_pass_fail_and_time_out_with_statuses_on_github() -> anyhow::Result<()> {
+    pushes_end_with_the_right_statuses("docker").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_pushes_pass_fail_and_time_out_with_statuses_on_github() -> anyhow::Result<()> {
+    pushes_end_with_the_right_statuses("local").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_build_is_cancelled_within_seconds_and_retried_by_its_owner_only()
+-> anyhow::Result<()> {
+    let p = Pipeline::start(
+        "local",
+        json!({ "testCommand": "echo started; sleep 60", "timeoutSeconds": 120 }),
+        &[],
+    )
+    .await?;
+    running(&p.octocat, &p.first_build, WAIT).await?;
+
+    // Another student may neither cancel nor retry it.
+    let mallory = p
+        .app
+        .enroll(&p.ada, &p.course, "mallory", "STUDENT")
+        .await?;
+    for mutation in ["cancelBuild", "retryBuild"] {
+        let refused = mallory
+            .gql(
+                &format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ id }} }}"),
+                json!({ "id": p.first_build }),
+            )
+            .await?;
+        assert_eq!(refused.error_code(), Some("FORBIDDEN"), "{mutation}");
+    }
+
+    let asked = Instant::now();
+    p.octocat
+        .gql(
+            "mutation($id: ID!) { cancelBuild(id: $id) { cancelRequested } }",
+            json!({ "id": p.first_build }),
+        )
+        .await?
+        .ok()?;
+    let cancelled = finished(&p.octocat, &p.first_build, WAIT).await?;
+    assert_eq!(cancelled["status"], "CANCELLED");
+    assert_eq!(cancelled["statusReason"], "cancelled by octocat");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        cancelled["log"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("started")
+    );
+    statuses_for(&p.github, &p.first_sha, &["pending", "error"], WAIT).await?;
+
+    let retried = p
+        .octocat
+        .gql("mutation($id: ID!) { retryBuild(id: $id) { id attempt retryOf commitSha trigger status } }", json!({ "id": p.first_build }))
+        .await?
+        .ok()?;
+    assert_eq!(retried.at("retryBuild.attempt"), 2);
+    assert_eq!(retried.at("retryBuild.retryOf"), p.first_build.as_str());
+    assert_eq!(retried.at("retryBuild.commitSha"), p.first_sha.as_str());
+    assert_eq!(retried.at("retryBuild.trigger"), "RETRY");
+    // Staff may cancel any build in their course; a queued or running one stops.
+    let retry_id = retried.str_at("retryBuild.id")?.to_owned();
+    p.ada
+        .gql(
+            "mutation($id: ID!) { cancelBuild(id: $id) { id } }",
+            json!({ "id": retry_id }),
+        )
+        .await?
+        .ok()?;
+    let cancelled = finished(&p.ada, &retry_id, WAIT).await?;
+    assert_eq!(cancelled["status"], "CANCELLED");
+    Ok(())
+}
