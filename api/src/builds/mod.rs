@@ -43,10 +43,13 @@ impl Executors {
         let builds = &app.config.builds;
         Ok(match builds.executor {
             ExecutorChoice::None => None,
-            ExecutorChoice::Local => Some(Self::Local(LocalExecutor)),
+            ExecutorChoice::Local => Some(Self::Local(LocalExecutor::new(
+                &crate::executor::scope_for(app.config.database_url.expose()),
+            ))),
             ExecutorChoice::Docker => Some(Self::Docker(DockerExecutor::connect(
                 builds.docker_host.as_deref(),
                 builds.keep_images,
+                &crate::executor::scope_for(app.config.database_url.expose()),
             )?)),
         })
     }
@@ -167,10 +170,10 @@ async fn run(app: App, executors: Executors) {
                             let id = build.id;
                             match &executors {
                                 Executors::Docker(e) => {
-                                    execute(&app, e, &worker, build, cancel).await
+                                    execute(&app, e, &worker, build, cancel).await;
                                 }
                                 Executors::Local(e) => {
-                                    execute(&app, e, &worker, build, cancel).await
+                                    execute(&app, e, &worker, build, cancel).await;
                                 }
                             }
                             running
@@ -362,10 +365,10 @@ async fn execute<E: Executor>(
     let mut build = build;
     if ending == Ending::Cancelled {
         // The reason (who cancelled) was written when the cancel was asked for.
-        if let Ok(mut conn) = app.db().await {
-            if let Ok(current) = Build::find(&mut conn, build.id).await {
-                build = current;
-            }
+        if let Ok(mut conn) = app.db().await
+            && let Ok(current) = Build::find(&mut conn, build.id).await
+        {
+            build = current;
         }
     }
     let (status, reason, exit_code) = outcome(&ending, &build);
@@ -395,7 +398,7 @@ async fn execute<E: Executor>(
         }
         Ok(None) => tracing::warn!("the build was taken over before it could be finished"),
         Err(err) => {
-            tracing::error!(error = %err, "could not record the build's end; it will be recovered")
+            tracing::error!(error = %err, "could not record the build's end; it will be recovered");
         }
     }
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder,
+    KillContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder,
 };
 use futures::StreamExt as _;
 
@@ -34,21 +35,33 @@ pub const BUILD_USER: &str = "1000:1000";
 pub struct DockerExecutor {
     docker: Docker,
     keep_images: bool,
+    /// Distinguishes this installation's containers and images from those of others using
+    /// the same engine (build ids are only unique within one database).
+    scope: String,
 }
+
+/// The container's output, attached before it starts so nothing is missed.
+type Output = std::pin::Pin<
+    Box<
+        dyn futures::Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
+            + Send,
+    >,
+>;
 
 /// A prepared (and then started) container build.
 pub struct DockerHandle {
     container: String,
+    output: tokio::sync::Mutex<Option<Output>>,
 }
 
 /// The name of build `id`'s container.
-pub fn container_name(build_id: i64) -> String {
-    format!("lectern-build-{build_id}")
+pub fn container_name(scope: &str, build_id: i64) -> String {
+    format!("lectern-{scope}-build-{build_id}")
 }
 
 /// The tag of the image made for build `id`.
-pub fn image_tag(build_id: i64) -> String {
-    format!("localhost/lectern-build:{build_id}")
+pub fn image_tag(scope: &str, build_id: i64) -> String {
+    format!("localhost/lectern-{scope}-build:{build_id}")
 }
 
 /// The Dockerfile that puts a checkout (the build context's `src/`) into the base image.
@@ -122,7 +135,7 @@ pub fn container_config(spec: &RunSpec, image: &str) -> ContainerCreateBody {
 impl DockerExecutor {
     /// Connects to the engine at `host` (`unix://…`, a socket path, or `tcp://…`), or at the
     /// engine's usual socket. Nothing is sent until the first call.
-    pub fn connect(host: Option<&str>, keep_images: bool) -> anyhow::Result<Self> {
+    pub fn connect(host: Option<&str>, keep_images: bool, scope: &str) -> anyhow::Result<Self> {
         let docker = match host {
             Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
                 Docker::connect_with_http(h, 120, &API_VERSION)?
@@ -133,6 +146,7 @@ impl DockerExecutor {
         Ok(Self {
             docker,
             keep_images,
+            scope: scope.to_owned(),
         })
     }
 
@@ -183,7 +197,7 @@ impl Executor for DockerExecutor {
     }
 
     async fn prepare(&self, spec: &RunSpec, log: &LogSink) -> Result<DockerHandle, ExecError> {
-        let tag = image_tag(spec.build_id);
+        let tag = image_tag(&self.scope, spec.build_id);
         if spec.use_dockerfile {
             log.system("building the image from the repository's Dockerfile")
                 .await;
@@ -199,6 +213,8 @@ impl Executor for DockerExecutor {
             .t(&tag)
             .rm(true)
             .forcerm(true)
+            // Every build's image is its own: a cache only races with other builds' clean-up.
+            .nocache(true)
             .networkmode("none")
             .labels(&labels)
             .build();
@@ -216,16 +232,17 @@ impl Executor for DockerExecutor {
                             detail.message.unwrap_or_default().trim()
                         )));
                     }
-                    if let Some(line) = info.stream.filter(|l| !l.trim().is_empty()) {
-                        if spec.use_dockerfile {
-                            log.write(LogStream::System, bytes::Bytes::from(line)).await;
-                        }
+                    // The student's own Dockerfile's steps are theirs to read.
+                    if let Some(line) = info.stream.filter(|l| !l.trim().is_empty())
+                        && spec.use_dockerfile
+                    {
+                        log.write(LogStream::System, bytes::Bytes::from(line)).await;
                     }
                 }
                 Err(err) => return Err(engine_error("building the image", &err, &spec.image)),
             }
         }
-        let container = container_name(spec.build_id);
+        let container = container_name(&self.scope, spec.build_id);
         let options = CreateContainerOptionsBuilder::new()
             .name(&container)
             .build();
@@ -233,10 +250,27 @@ impl Executor for DockerExecutor {
             .create_container(Some(options), container_config(spec, &tag))
             .await
             .map_err(|e| engine_error("creating the container", &e, &spec.image))?;
-        Ok(DockerHandle { container })
+        Ok(DockerHandle {
+            container,
+            output: tokio::sync::Mutex::new(None),
+        })
     }
 
     async fn start(&self, _spec: &RunSpec, handle: &mut DockerHandle) -> Result<(), ExecError> {
+        // Attached before the start: following the logs after it can miss the end of the
+        // output of a container that exits at once.
+        let options = AttachContainerOptionsBuilder::new()
+            .stream(true)
+            .logs(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(&handle.container, Some(options))
+            .await
+            .map_err(|e| engine_error("attaching to the container", &e, ""))?;
+        *handle.output.lock().await = Some(attached.output);
         self.docker
             .start_container(&handle.container, None)
             .await
@@ -244,12 +278,18 @@ impl Executor for DockerExecutor {
     }
 
     async fn run(&self, handle: &DockerHandle, log: &LogSink) -> Result<Exit, ExecError> {
-        let options = LogsOptionsBuilder::new()
-            .follow(true)
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut output = self.docker.logs(&handle.container, Some(options));
+        let attached = handle.output.lock().await.take();
+        let mut output = match attached {
+            Some(output) => output,
+            None => {
+                let options = LogsOptionsBuilder::new()
+                    .follow(true)
+                    .stdout(true)
+                    .stderr(true)
+                    .build();
+                Box::pin(self.docker.logs(&handle.container, Some(options)))
+            }
+        };
         while let Some(item) = output.next().await {
             match item {
                 Ok(bollard::container::LogOutput::StdErr { message }) => {
@@ -311,23 +351,21 @@ impl Executor for DockerExecutor {
             .build();
         if let Err(err) = self
             .docker
-            .remove_container(&container_name(build_id), Some(options))
+            .remove_container(&container_name(&self.scope, build_id), Some(options))
             .await
+            && !is_not_found(&err)
         {
-            if !is_not_found(&err) {
-                tracing::warn!(build = build_id, error = %err, "could not remove the build's container");
-            }
+            tracing::warn!(build = build_id, error = %err, "could not remove the build's container");
         }
         if !self.keep_images {
             let options = RemoveImageOptionsBuilder::new().force(true).build();
             if let Err(err) = self
                 .docker
-                .remove_image(&image_tag(build_id), Some(options), None)
+                .remove_image(&image_tag(&self.scope, build_id), Some(options), None)
                 .await
+                && !is_not_found(&err)
             {
-                if !is_not_found(&err) {
-                    tracing::warn!(build = build_id, error = %err, "could not remove the build's image");
-                }
+                tracing::warn!(build = build_id, error = %err, "could not remove the build's image");
             }
         }
     }

@@ -1,8 +1,8 @@
 //! The local executor: the test command as a plain process on the server's machine, in the
 //! checkout, in its own process group, with a scrubbed environment and resource limits
 //! (`prlimit`: address space, file size, CPU time, open files; when the server runs as
-//! root, also as the unprivileged `nobody` with a process limit). The whole group is killed
-//! on timeout or cancel. It is not a sandbox: the command can read what `nobody` can and
+//! root, also as an unprivileged user id of the build's own, with a process limit). The whole group is killed
+//! on timeout or cancel. It is not a sandbox: the command can read what any unprivileged user can and
 //! reach the network. Development and demos only; the configuration refuses it unless
 //! `LECTERN_ALLOW_LOCAL_EXECUTOR=true`.
 
@@ -19,29 +19,49 @@ use super::{ExecError, Executor, Exit, RunSpec};
 use crate::builds::log::LogSink;
 use crate::db::enums::{ExecutorKind, LogStream};
 
-/// The unprivileged user builds run as when the server runs as root.
-const NOBODY: u32 = 65534;
+/// When the server runs as root, each build runs as its own unprivileged user id (no
+/// account needed), so per-user limits such as the process count apply to that build alone
+/// and a stop can kill every process it made.
+/// Installations (scopes) get disjoint ranges of 100 000 ids from 2 000 000 up.
+fn build_uid(scope: u32, build_id: i64) -> u32 {
+    2_000_000 + (scope % 1000) * 100_000 + u32::try_from(build_id.rem_euclid(100_000)).unwrap_or(0)
+}
 
 /// Runs builds as local processes.
 #[derive(Clone, Debug, Default)]
-pub struct LocalExecutor;
+pub struct LocalExecutor {
+    /// Distinguishes this installation's builds from others' on the same machine (build ids
+    /// are only unique within one database).
+    scope: u32,
+}
+
+impl LocalExecutor {
+    /// An executor for the installation `scope` (see `executor::scope_for`).
+    pub fn new(scope: &str) -> Self {
+        Self {
+            scope: u32::from_str_radix(scope.get(..8).unwrap_or(scope), 16).unwrap_or(0),
+        }
+    }
+}
 
 /// A started local build.
 pub struct LocalHandle {
     dir: PathBuf,
     child: Mutex<Option<Child>>,
     pgid: Option<i32>,
+    /// The build's own user id, when the server runs as root.
+    uid: Option<u32>,
 }
 
 fn running_as_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Gives the checkout to `nobody`, so the build can write where it runs and nowhere else.
-fn give_to_nobody(dir: &Path) -> std::io::Result<()> {
+/// Gives the checkout to `uid`, so the build can write where it runs.
+fn give_to(dir: &Path, uid: u32) -> std::io::Result<()> {
     let mut stack = vec![dir.to_owned()];
     while let Some(path) = stack.pop() {
-        std::os::unix::fs::lchown(&path, Some(NOBODY), Some(NOBODY))?;
+        std::os::unix::fs::lchown(&path, Some(uid), Some(uid))?;
         if path.is_dir() && !path.is_symlink() {
             for entry in std::fs::read_dir(&path)? {
                 stack.push(entry?.path());
@@ -64,7 +84,7 @@ fn limits(spec: &RunSpec, as_root: bool) -> Vec<String> {
         "--core=0".to_owned(),
     ];
     if as_root {
-        // Counted per user: meaningful for `nobody`, not for a developer's own account.
+        // Counted per user: meaningful for the build's own user id, not for a developer's account.
         args.push(format!("--nproc={}", spec.pids_limit));
     }
     args
@@ -82,7 +102,8 @@ impl Executor for LocalExecutor {
             .await;
         if running_as_root() {
             let dir = spec.checkout.clone();
-            tokio::task::spawn_blocking(move || give_to_nobody(&dir))
+            let uid = build_uid(self.scope, spec.build_id);
+            tokio::task::spawn_blocking(move || give_to(&dir, uid))
                 .await
                 .map_err(|e| ExecError::new(format!("could not prepare the checkout: {e}")))?
                 .map_err(|e| ExecError::new(format!("could not prepare the checkout: {e}")))?;
@@ -91,6 +112,7 @@ impl Executor for LocalExecutor {
             dir: spec.checkout.clone(),
             child: Mutex::new(None),
             pgid: None,
+            uid: running_as_root().then(|| build_uid(self.scope, spec.build_id)),
         })
     }
 
@@ -113,8 +135,8 @@ impl Executor for LocalExecutor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        if as_root {
-            cmd.uid(NOBODY).gid(NOBODY);
+        if let Some(uid) = handle.uid {
+            cmd.uid(uid).gid(uid);
         }
         let child = cmd
             .spawn()
@@ -146,17 +168,39 @@ impl Executor for LocalExecutor {
     }
 
     async fn stop(&self, handle: &LocalHandle) {
-        if let Some(pgid) = handle.pgid {
-            let _ = nix::sys::signal::killpg(
+        if let Some(uid) = handle.uid {
+            // Everything the build's own user runs is the build's, in any process group.
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-U", &uid.to_string()])
+                .status()
+                .await;
+        }
+        let Some(pgid) = handle.pgid else {
+            return;
+        };
+        // A process forking at the moment of the kill can leave a child behind: repeat until
+        // the group is empty (or give up after a second).
+        for _ in 0..20 {
+            let killed = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pgid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+            if killed.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
-    async fn cleanup(&self, _build_id: i64) {
-        // The process group is killed by `stop` or has exited; the checkout belongs to the
-        // pipeline, which removes it.
+    async fn cleanup(&self, build_id: i64) {
+        // Processes the build left running in the background (detached from its output)
+        // end with it. The checkout belongs to the pipeline, which removes it.
+        if running_as_root() {
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-U", &build_uid(self.scope, build_id).to_string()])
+                .status()
+                .await;
+        }
     }
 }
 
@@ -192,6 +236,13 @@ mod tests {
             workspace_mb: 100,
             use_dockerfile: false,
         }
+    }
+
+    #[test]
+    fn each_build_of_each_installation_has_its_own_user() {
+        assert_ne!(build_uid(1, 7), build_uid(2, 7));
+        assert_ne!(build_uid(1, 7), build_uid(1, 8));
+        assert!(build_uid(999_999, 99_999) >= 2_000_000);
     }
 
     #[test]

@@ -18,6 +18,14 @@ use crate::db::enums::ExecutorKind;
 pub use docker::DockerExecutor;
 pub use local::LocalExecutor;
 
+/// The scope of an installation: a short digest of its database's identity. Build ids are
+/// unique only within one database, so executors put the scope in the names (containers,
+/// images, user ids) they give builds.
+pub fn scope_for(database_url: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(&sha2::Sha256::digest(database_url.as_bytes())[..4])
+}
+
 /// Everything an executor needs to run one build.
 #[derive(Clone, Debug)]
 pub struct RunSpec {

@@ -74,10 +74,10 @@ async fn authorize(
         )
             .into_response();
     };
-    if let Some(chosen) = q.as_account {
-        if gh.accounts().iter().any(|a| a.id == chosen) {
-            gh.browser_signed_in_as(chosen);
-        }
+    if let Some(chosen) = q.as_account
+        && gh.accounts().iter().any(|a| a.id == chosen)
+    {
+        gh.browser_signed_in_as(chosen);
     }
     let mut inner = gh.lock();
     let Some(account) = inner.browser else {
