@@ -103,6 +103,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 println!("  {login:<8} {name:<18} {role}");
             }
             println!("Student invite code: {}", seeded.student_invite);
+            // With the GitHub stand-in configured, its accounts and repositories too.
+            if let Ok(config) = Config::from_env()
+                && let Some(dir) = config.github_standin_dir.clone()
+                && config.github_standin.is_some()
+            {
+                let app = App::new(config)?;
+                let clones = demo::github::seed(&app, &mut conn, &dir, seeded.course.id).await?;
+                for clone in clones {
+                    println!("Created a demo repository: {clone}");
+                }
+            }
             Ok(())
         }
         Command::Serve { no_migrate } => {

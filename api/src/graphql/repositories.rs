@@ -15,7 +15,7 @@ use crate::db::enums::{BuildTrigger, DeliveryOutcome, WebhookStatus};
 use crate::db::models::{Build, BuildRequest, NewRepository, Repository, User, WebhookDelivery};
 use crate::error::{AppError, GqlResult};
 use crate::forge::github::api::{self, ForgeError};
-use crate::forge::github::client_for_user;
+use crate::forge::github::{client_for_user, webhook};
 
 /// Most rows a list field returns.
 const MAX_LIST: i32 = 100;
@@ -59,20 +59,6 @@ async fn github_as(
             "link repositories after signing in with GitHub (this account has no GitHub authorization)".into(),
         )
     })
-}
-
-fn webhook_url(app: &App) -> String {
-    format!(
-        "{}/webhooks/github",
-        app.config.public_url.as_str().trim_end_matches('/')
-    )
-}
-
-fn new_webhook_secret() -> String {
-    use rand::RngCore as _;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 #[Object]
@@ -127,9 +113,14 @@ impl RepositoryMutation {
             .into());
         }
         let head = api::branch_head(&github, &remote.full_name, &remote.default_branch).await?;
-        let secret = new_webhook_secret();
-        let hook_id =
-            api::create_hook(&github, &remote.full_name, &webhook_url(app), &secret).await?;
+        let secret = webhook::new_secret();
+        let hook_id = api::create_hook(
+            &github,
+            &remote.full_name,
+            &webhook::hook_url(&app.config),
+            &secret,
+        )
+        .await?;
         let sealed = app
             .cipher
             .seal(&Repository::secret_context(remote.id), secret.as_bytes());
@@ -253,10 +244,14 @@ impl RepositoryMutation {
             // The ping's delivery marks the hook active when it arrives.
             repository
         } else {
-            let secret = new_webhook_secret();
-            let hook_id =
-                api::create_hook(&github, &repository.full_name, &webhook_url(app), &secret)
-                    .await?;
+            let secret = webhook::new_secret();
+            let hook_id = api::create_hook(
+                &github,
+                &repository.full_name,
+                &webhook::hook_url(&app.config),
+                &secret,
+            )
+            .await?;
             let sealed = app.cipher.seal(
                 &Repository::secret_context(repository.github_repo_id),
                 secret.as_bytes(),

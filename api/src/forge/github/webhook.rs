@@ -31,6 +31,22 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Where GitHub delivers a linked repository's webhooks.
+pub fn hook_url(config: &crate::config::Config) -> String {
+    format!(
+        "{}/webhooks/github",
+        config.public_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// A fresh random secret for one repository's webhook.
+pub fn new_secret() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// The part of every repository event that says which repository it is about.
 #[derive(Debug, Deserialize)]
 pub struct Envelope {

@@ -1,5 +1,8 @@
 //! `lectern demo`: a demo course with staff, students and an assignment, seeded idempotently
-//! so that running it twice changes nothing.
+//! so that running it twice changes nothing — and, when the server is configured with the
+//! GitHub stand-in, the students' repositories on it (see `github`).
+
+pub mod github;
 
 use bigdecimal::BigDecimal;
 use chrono::{TimeDelta, Utc};
@@ -69,7 +72,7 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> anyhow::Result<Seeded> {
                 description: "Write `greet(name)` in greet.py so that `greet(\"Ada\")` returns \"Hello, Ada!\".".into(),
                 image: "localhost/lectern-python:3.11".into(),
                 test_command: "python3 -m unittest -v".into(),
-                timeout_seconds: 60,
+                timeout_seconds: 30,
                 memory_mb: 256,
                 cpu_millis: 1000,
                 points: BigDecimal::from(10),
