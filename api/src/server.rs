@@ -74,10 +74,6 @@ async fn start_github_standin(
     let listener = TcpListener::bind(addr).await.with_context(|| {
         format!("could not listen on {addr} for the GitHub stand-in (LECTERN_GITHUB_STANDIN)")
     })?;
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-    }
     let standin = crate::forge::github::standin::Standin::open(&format!("http://{addr}"), dir)?;
     standin.serve(listener);
     tracing::warn!(

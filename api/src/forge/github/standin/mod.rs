@@ -137,6 +137,10 @@ pub struct Standin {
 impl Standin {
     /// Loads the stand-in's state from `dir/standin.json` (when there is one) without serving.
     pub fn open(base: &str, dir: Option<&Path>) -> anyhow::Result<Self> {
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
         let state_file = dir.map(|d| d.join("standin.json"));
         let saved = match &state_file {
             Some(file) if file.exists() => {
