@@ -217,7 +217,11 @@ impl Build {
                 builds::status.eq(BuildStatus::Cancelled),
                 builds::status_reason.eq(format!("superseded by build #{}", self.number)),
                 builds::superseded_by.eq(self.id),
-                builds::finished_at.eq(diesel::dsl::now),
+                // Not now(): that is when this transaction began, which may be before the
+                // superseded build (queued by a transaction this one waited for) was.
+                builds::finished_at.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+                >("GREATEST(clock_timestamp(), queued_at)")),
             ))
             .execute(conn)
             .await
