@@ -5,9 +5,8 @@
 //! with it the stand-in) runs: a failing branch, a fix, and a branch whose tests never end.
 
 use std::path::Path;
-use std::process::Command;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use chrono::Utc;
 use diesel_async::AsyncPgConnection;
 
@@ -16,7 +15,7 @@ use crate::db::enums::{BuildTrigger, WebhookStatus};
 use crate::db::models::{
     Assignment, Build, BuildRequest, GithubIdentity, NewRepository, Repository, User,
 };
-use crate::forge::github::standin::{RemoteHook, Standin};
+use crate::forge::github::standin::{LocalRepo, RemoteHook, Standin};
 use crate::forge::github::webhook;
 
 const GREET_PASSING: &str = "def greet(name):\n    return f\"Hello, {name}!\"\n";
@@ -24,68 +23,6 @@ const GREET_FAILING: &str = "def greet(name):\n    return \"Hello, world!\"\n";
 const TEST: &str = "import unittest\n\nfrom greet import greet\n\n\nclass GreetTest(unittest.TestCase):\n    def test_greets_by_name(self):\n        self.assertEqual(greet(\"Ada\"), \"Hello, Ada!\")\n\n    def test_greets_anyone(self):\n        self.assertEqual(greet(\"Grace\"), \"Hello, Grace!\")\n\n\nif __name__ == \"__main__\":\n    unittest.main()\n";
 const LOOP: &str =
     "import time\n\nwhile True:\n    print(\"thinking...\", flush=True)\n    time.sleep(1)\n";
-
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Lectern demo")
-        .env("GIT_AUTHOR_EMAIL", "demo@lectern.invalid")
-        .env("GIT_COMMITTER_NAME", "Lectern demo")
-        .env("GIT_COMMITTER_EMAIL", "demo@lectern.invalid")
-        .output()
-        .context("could not run git (install it: apt-get install git)")?;
-    if !out.status.success() {
-        bail!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// A bare repository at `bare` with a work tree beside it for the demo's pushes.
-struct DemoRepo {
-    work: std::path::PathBuf,
-}
-
-impl DemoRepo {
-    fn create(bare: &Path) -> anyhow::Result<Self> {
-        let parent = bare.parent().context("repository path has a parent")?;
-        std::fs::create_dir_all(parent)?;
-        let name = bare
-            .file_name()
-            .and_then(|n| n.to_str())
-            .context("repository name")?;
-        git(parent, &["init", "-q", "--bare", "-b", "main", name])?;
-        let work = parent.join(format!("{}-work", name.trim_end_matches(".git")));
-        git(
-            parent,
-            &["clone", "-q", name, work.to_str().unwrap_or_default()],
-        )?;
-        git(&work, &["checkout", "-q", "-B", "main"])?;
-        Ok(Self { work })
-    }
-
-    fn commit(
-        &self,
-        branch: &str,
-        files: &[(&str, &str)],
-        message: &str,
-    ) -> anyhow::Result<String> {
-        git(&self.work, &["checkout", "-q", "-B", branch])?;
-        for (path, content) in files {
-            std::fs::write(self.work.join(path), content)?;
-        }
-        git(&self.work, &["add", "-A"])?;
-        git(&self.work, &["commit", "-q", "-m", message])?;
-        git(&self.work, &["push", "-q", "origin", branch])?;
-        git(&self.work, &["rev-parse", "HEAD"])
-    }
-}
 
 /// What one student's repository gets: (login, linked, first commit passes).
 const STUDENTS: &[(&str, bool, bool)] = &[
@@ -136,7 +73,7 @@ pub async fn seed(
         if standin.remote(&full_name).is_some() {
             continue;
         }
-        let repo = DemoRepo::create(&bare)?;
+        let repo = LocalRepo::create(&bare)?;
         let greet = if *passing {
             GREET_PASSING
         } else {

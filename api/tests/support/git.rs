@@ -1,38 +1,15 @@
 //! Real git repositories for tests: a bare repository (what the GitHub stand-in serves and
 //! Lectern fetches from) and a work tree that commits and pushes to it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
+use lectern::forge::github::standin::LocalRepo;
 
 /// A bare repository with a work tree pushing to it, removed when dropped.
 pub struct GitRepo {
     root: PathBuf,
     pub bare: PathBuf,
-    work: PathBuf,
-}
-
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Octo Cat")
-        .env("GIT_AUTHOR_EMAIL", "octocat@users.example.com")
-        .env("GIT_COMMITTER_NAME", "Octo Cat")
-        .env("GIT_COMMITTER_EMAIL", "octocat@users.example.com")
-        .output()
-        .context("could not run git")?;
-    if !out.status.success() {
-        bail!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    repo: LocalRepo,
 }
 
 impl GitRepo {
@@ -42,16 +19,12 @@ impl GitRepo {
             std::process::id(),
             super::rand_suffix()
         ));
-        let bare = root.join("repo.git");
-        let work = root.join("work");
-        std::fs::create_dir_all(&root)?;
-        git(&root, &["init", "-q", "--bare", "-b", "main", "repo.git"])?;
-        git(&root, &["init", "-q", "-b", "main", "work"])?;
-        git(
-            &work,
-            &["remote", "add", "origin", bare.to_str().unwrap_or_default()],
-        )?;
-        Ok(Self { root, bare, work })
+        let repo = LocalRepo::create(&root.join("repo.git"))?;
+        Ok(Self {
+            root,
+            bare: repo.bare.clone(),
+            repo,
+        })
     }
 
     /// Commits `files` (path, content) on `branch` and pushes; returns the commit's SHA.
@@ -61,26 +34,7 @@ impl GitRepo {
         files: &[(&str, &str)],
         message: &str,
     ) -> anyhow::Result<String> {
-        let exists = git(&self.work, &["rev-parse", "--verify", "-q", branch]).is_ok();
-        if exists {
-            git(&self.work, &["checkout", "-q", branch])?;
-        } else {
-            git(&self.work, &["checkout", "-q", "-B", branch])?;
-        }
-        for (path, content) in files {
-            let file = self.work.join(path);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&file, content)?;
-        }
-        git(&self.work, &["add", "-A"])?;
-        git(
-            &self.work,
-            &["commit", "-q", "--allow-empty", "-m", message],
-        )?;
-        git(&self.work, &["push", "-q", "origin", branch])?;
-        git(&self.work, &["rev-parse", "HEAD"])
+        self.repo.commit(branch, files, message)
     }
 }
 

@@ -12,6 +12,7 @@
 //! restarts.
 
 mod git;
+mod local;
 mod routes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use git::git_heads;
+pub use local::LocalRepo;
 
 /// The OAuth client the stand-in knows; the server's configuration uses these with it.
 pub const CLIENT_ID: &str = "Iv1.lecternstandin";
