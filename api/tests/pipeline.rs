@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::git::python_exercise;
-use support::pipeline::{Pipeline, build_of, finished, running, statuses_for};
+use support::pipeline::{Pipeline, build_of, finished, log_text, running, statuses_for};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -98,6 +98,14 @@ async fn a_running_build_is_cancelled_within_seconds_and_retried_by_its_owner_on
     )
     .await?;
     running(&p.octocat, &p.first_build, WAIT).await?;
+    let deadline = Instant::now() + WAIT;
+    while !log_text(&p.octocat, &p.first_build)
+        .await?
+        .contains("\nstarted\n")
+    {
+        assert!(Instant::now() < deadline, "the command never printed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Another student may neither cancel nor retry it.
     let mallory = p
@@ -158,5 +166,89 @@ async fn a_running_build_is_cancelled_within_seconds_and_retried_by_its_owner_on
         .ok()?;
     let cancelled = finished(&p.ada, &retry_id, WAIT).await?;
     assert_eq!(cancelled["status"], "CANCELLED");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_repository_is_refused_outside_development_mode() -> anyhow::Result<()> {
+    let p = Pipeline::start("local", json!({}), &[("LECTERN_DEV_MODE", "false")]).await?;
+    let build = finished(&p.octocat, &p.first_build, WAIT).await?;
+    assert_eq!(build["status"], "ERRORED", "{build:#}");
+    let reason = build["statusReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("only be built when the server runs in development mode"),
+        "{reason}"
+    );
+    statuses_for(&p.github, &p.first_sha, &["pending", "error"], WAIT).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_too_large_to_check_out_errors_before_it_is_written() -> anyhow::Result<()> {
+    let p = Pipeline::start(
+        "local",
+        json!({}),
+        &[
+            ("LECTERN_CHECKOUT_MAX_FILES", "50"),
+            ("LECTERN_CHECKOUT_MAX_BYTES", "200000"),
+        ],
+    )
+    .await?;
+    finished(&p.octocat, &p.first_build, WAIT).await?;
+    let repository = p.repository_id().await?;
+
+    let names: Vec<String> = (0..80).map(|i| format!("many/f{i}.txt")).collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "x")).collect();
+    let sha = p.git.commit("many", &many, "Eighty files")?;
+    let id = build_of(&p.octocat, &repository, &sha, WAIT).await?;
+    let build = finished(&p.octocat, &id, WAIT).await?;
+    assert_eq!(build["status"], "ERRORED");
+    assert!(
+        build["statusReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("more than 50 files")
+    );
+
+    let big = "0123456789".repeat(30_000);
+    let sha = p
+        .git
+        .commit("big", &[("big.txt", big.as_str())], "300 KB")?;
+    let id = build_of(&p.octocat, &repository, &sha, WAIT).await?;
+    let build = finished(&p.octocat, &id, WAIT).await?;
+    assert_eq!(build["status"], "ERRORED");
+    assert!(
+        build["statusReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("add up to more than"),
+        "{build:#}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repositorys_own_dockerfile_builds_the_image_when_allowed() -> anyhow::Result<()> {
+    let p = Pipeline::start(
+        "docker",
+        json!({ "allowDockerfile": true, "testCommand": "cat /etc/built-by && python3 -m unittest -v" }),
+        &[],
+    )
+    .await?;
+    finished(&p.octocat, &p.first_build, WAIT).await?;
+    let repository = p.repository_id().await?;
+    let dockerfile = "FROM localhost/lectern-python:3.11\nUSER 0\nRUN echo student-dockerfile > /etc/built-by\nCOPY --chown=1000:1000 . /app\nWORKDIR /app\nUSER 1000\n";
+    let sha = p
+        .git
+        .commit("main", &[("Dockerfile", dockerfile)], "Bring my own image")?;
+    let id = build_of(&p.octocat, &repository, &sha, WAIT).await?;
+    let build = finished(&p.octocat, &id, WAIT).await?;
+    assert_eq!(build["status"], "PASSED", "{build:#}");
+    let log = build["log"].as_str().unwrap_or_default();
+    assert!(
+        log.contains("building the image from the repository's Dockerfile"),
+        "{log}"
+    );
+    assert!(log.contains("student-dockerfile"), "{log}");
     Ok(())
 }

@@ -269,6 +269,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_token_travels_only_as_a_header_in_gits_environment() {
+        let token = "gho_supersecret123";
+        let cmd = git(Path::new("/tmp"), Some(token), false);
+        let std = cmd.as_std();
+        let args: Vec<String> = std
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(!args.iter().any(|a| a.contains(token)));
+        let envs: Vec<(String, String)> = std
+            .get_envs()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_string_lossy().into_owned(),
+                    v?.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect();
+        let header =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        assert!(envs.contains(&("GIT_CONFIG_KEY_1".into(), "http.extraHeader".into())));
+        assert!(envs.contains(&(
+            "GIT_CONFIG_VALUE_1".into(),
+            format!("Authorization: Basic {header}")
+        )));
+        assert!(
+            !envs.iter().any(|(_, v)| v.contains(token)),
+            "the raw token is nowhere"
+        );
+        assert!(envs.contains(&("GIT_ALLOW_PROTOCOL".into(), "https".into())));
+        assert!(envs.contains(&("GIT_TERMINAL_PROMPT".into(), "0".into())));
+    }
+
+    #[test]
     fn only_https_unless_local_is_allowed() {
         assert!(check_url("https://github.com/a/b.git", false).is_ok());
         assert!(check_url("file:///srv/repo.git", false).is_err());
