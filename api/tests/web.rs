@@ -220,3 +220,56 @@ async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<(
     browser.close().await?;
     result
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
+async fn a_student_links_their_repository_from_the_course_page() -> anyhow::Result<()> {
+    let dir = web_dir();
+    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
+        bail!("no built web client in {dir}: run scripts/build-web");
+    }
+    let world = support::github::World::start(
+        &[("LECTERN_WEB_DIR", dir.as_str())],
+        "89abcdef0123456789abcdef0123456789abcdef",
+    )
+    .await?;
+    let driver = Driver::start().await?;
+    let browser = driver.browser().await?;
+    let result = async {
+        browser
+            .goto(&format!("{}/sign-in?next=/courses/cs101", world.app.base))
+            .await?;
+        sign_in(&browser, "octocat").await?;
+        text_with(&browser, "[data-testid=assignments]", "HW1").await?;
+
+        // A repository the student cannot administer: the form says why, nothing is linked.
+        let field = "[data-testid=link-hw1] input";
+        browser
+            .find(Locator::Css(field))
+            .await?
+            .send_keys("octocat/nope")
+            .await?;
+        click(&browser, Locator::Css("[data-testid=link-hw1] button")).await?;
+        text_with(&browser, "[data-testid=link-hw1] .error", "octocat/nope").await?;
+
+        let input = browser.find(Locator::Css(field)).await?;
+        input.clear().await?;
+        input.send_keys("octocat/hw1").await?;
+        click(&browser, Locator::Css("[data-testid=link-hw1] button")).await?;
+        let cell = text_with(&browser, "[data-testid=repository]", "octocat/hw1").await?;
+        assert!(cell.contains("build #1"), "{cell}");
+        let hooks = world.github.remote("octocat/hw1").map(|r| r.hooks.len());
+        assert_eq!(hooks, Some(1), "the webhook was registered on GitHub");
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if result.is_err() {
+        eprintln!(
+            "page at failure ({:?}):\n{}",
+            browser.current_url().await.ok(),
+            browser.source().await.unwrap_or_default()
+        );
+    }
+    browser.close().await?;
+    result
+}

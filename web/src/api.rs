@@ -102,12 +102,34 @@ pub struct CourseDetail {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignmentRow {
+    pub id: String,
     pub slug: String,
     pub title: String,
     pub points: String,
     pub due_at: Option<String>,
     pub test_command: String,
+    /// The viewer's own for a student; every linked one for staff.
+    pub repositories: Vec<RepositoryRow>,
 }
+
+/// A linked repository with its latest build.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryRow {
+    pub id: String,
+    pub full_name: String,
+    pub webhook_status: String,
+    pub builds: Vec<BuildRow>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildRow {
+    pub number: i32,
+    pub status: String,
+}
+
+const REPOSITORY_FIELDS: &str = "id fullName webhookStatus builds(first: 1) { number status }";
 
 #[derive(Deserialize)]
 struct CourseData {
@@ -116,7 +138,7 @@ struct CourseData {
 
 pub async fn course(slug: &str) -> Result<CourseDetail, ApiError> {
     let data: CourseData = graphql(
-        "query($slug: String!) { course(slug: $slug) { name term viewerRole assignments { slug title points dueAt testCommand } } }",
+        &format!("query($slug: String!) {{ course(slug: $slug) {{ name term viewerRole assignments {{ id slug title points dueAt testCommand repositories {{ {REPOSITORY_FIELDS} }} }} }} }}"),
         json!({ "slug": slug }),
     )
     .await?;
@@ -161,4 +183,23 @@ pub async fn join(code: &str) -> Result<JoinedCourse, ApiError> {
     )
     .await?;
     Ok(data.course)
+}
+
+#[derive(Deserialize)]
+struct LinkData {
+    #[serde(rename = "linkRepository")]
+    repository: RepositoryRow,
+}
+
+/// Links the viewer's GitHub repository `full_name` to an assignment.
+pub async fn link_repository(
+    assignment_id: &str,
+    full_name: &str,
+) -> Result<RepositoryRow, ApiError> {
+    let data: LinkData = graphql(
+        &format!("mutation($a: ID!, $name: String!) {{ linkRepository(assignmentId: $a, fullName: $name) {{ {REPOSITORY_FIELDS} }} }}"),
+        json!({ "a": assignment_id, "name": full_name }),
+    )
+    .await?;
+    Ok(data.repository)
 }

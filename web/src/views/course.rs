@@ -1,37 +1,106 @@
 use dioxus::prelude::*;
 
 use super::home::role_label;
-use crate::api;
+use crate::api::{self, AssignmentRow, RepositoryRow};
 
-/// A course: its assignments (the full course page comes with the dashboard).
+/// A course: its assignments, and for a student their repository for each (linked, with its
+/// latest build, or a form to link one). The full course page comes with the dashboard.
 #[component]
 pub fn CoursePage(slug: String) -> Element {
-    let course = use_resource(use_reactive!(
+    let mut course = use_resource(use_reactive!(
         |slug| async move { api::course(&slug).await }
     ));
     match &*course.read() {
         None => rsx! { p { class: "muted", "Loading…" } },
         Some(Err(err)) => rsx! { p { class: "error", "{err}" } },
-        Some(Ok(course)) => rsx! {
-            h1 { "{course.name}" }
-            p { class: "muted", "{course.term} · you are {role_label(course.viewer_role.as_deref())}" }
-            h2 { "Assignments" }
-            if course.assignments.is_empty() {
-                p { class: "muted", "No assignments yet." }
-            }
-            table { class: "table", "data-testid": "assignments",
-                thead { tr { th { "Assignment" } th { "Due" } th { "Points" } th { "Tests" } } }
-                tbody {
-                    for a in course.assignments.clone() {
-                        tr { key: "{a.slug}",
-                            td { "{a.title}" }
-                            td { {a.due_at.clone().map(|d| format!("{} UTC", d.replace('T', " ").chars().take(16).collect::<String>())).unwrap_or_else(|| "—".into())} }
-                            td { "{a.points}" }
-                            td { code { "{a.test_command}" } }
+        Some(Ok(detail)) => {
+            let student = detail.viewer_role.as_deref() == Some("STUDENT");
+            rsx! {
+                h1 { "{detail.name}" }
+                p { class: "muted", "{detail.term} · you are {role_label(detail.viewer_role.as_deref())}" }
+                h2 { "Assignments" }
+                if detail.assignments.is_empty() {
+                    p { class: "muted", "No assignments yet." }
+                }
+                table { class: "table", "data-testid": "assignments",
+                    thead { tr { th { "Assignment" } th { "Due" } th { "Points" } th { "Tests" } th { "Repository" } } }
+                    tbody {
+                        for a in detail.assignments.clone() {
+                            tr { key: "{a.slug}",
+                                td { "{a.title}" }
+                                td { {a.due_at.clone().map(|d| format!("{} UTC", d.replace('T', " ").chars().take(16).collect::<String>())).unwrap_or_else(|| "—".into())} }
+                                td { "{a.points}" }
+                                td { code { "{a.test_command}" } }
+                                td {
+                                    if student {
+                                        StudentRepository { assignment: a.clone(), on_linked: move |_| course.restart() }
+                                    } else {
+                                        span { class: "muted", "{a.repositories.len()} linked" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
-        },
+        }
+    }
+}
+
+/// The student's repository for one assignment, or the form that links it.
+#[component]
+fn StudentRepository(assignment: AssignmentRow, on_linked: EventHandler<()>) -> Element {
+    let mut name = use_signal(String::new);
+    let mut busy = use_signal(|| false);
+    let mut error = use_signal(|| None::<String>);
+    if let Some(repo) = assignment.repositories.first() {
+        return rsx! { LinkedRepository { repo: repo.clone() } };
+    }
+    let id = assignment.id.clone();
+    rsx! {
+        form { class: "link-form", "data-testid": "link-{assignment.slug}",
+            onsubmit: move |event: FormEvent| {
+                event.prevent_default();
+                let (id, full_name) = (id.clone(), name.read().trim().to_owned());
+                async move {
+                    busy.set(true);
+                    error.set(None);
+                    match api::link_repository(&id, &full_name).await {
+                        Ok(_) => on_linked.call(()),
+                        Err(err) => error.set(Some(err.to_string())),
+                    }
+                    busy.set(false);
+                }
+            },
+            input {
+                r#type: "text", name: "fullName", placeholder: "owner/repository", required: true,
+                pattern: "[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "aria-label": "GitHub repository (owner/name)",
+                value: "{name}", oninput: move |e| name.set(e.value()),
+            }
+            button { r#type: "submit", disabled: busy(), if busy() { "Linking…" } else { "Link" } }
+            if let Some(message) = error() {
+                p { class: "error", role: "alert", "{message}" }
+            }
+        }
+    }
+}
+
+#[component]
+fn LinkedRepository(repo: RepositoryRow) -> Element {
+    let latest = repo.builds.first().map(|b| {
+        let status = b.status.to_lowercase();
+        (b.number, status.replace('_', " "), status.replace('_', "-"))
+    });
+    rsx! {
+        span { class: "repository", "data-testid": "repository",
+            code { "{repo.full_name}" }
+            match latest {
+                Some((number, status, class)) => rsx! { " · build #{number} ", span { class: "status status-{class}", "{status}" } },
+                None => rsx! { span { class: "muted", " · no builds yet" } },
+            }
+            if repo.webhook_status != "ACTIVE" && repo.webhook_status != "PENDING" {
+                span { class: "error", " · webhook {repo.webhook_status.to_lowercase()}: ask your instructor to repair it" }
+            }
+        }
     }
 }
