@@ -51,7 +51,10 @@ async fn webhook_to_start() -> anyhow::Result<Vec<f64>> {
                 .commit(&format!("b{i}"), &[("n.txt", &i.to_string())], "bench")?,
         );
     }
+    // The stand-in delivers those pushes too (about a second later): let their builds run
+    // first so none of the measured ones waits in the queue behind them.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_until_idle(&p).await?;
     let mut latencies = Vec::new();
     for (i, sha) in shas.iter().enumerate() {
         let body = serde_json::to_vec(&json!({
@@ -77,6 +80,27 @@ async fn webhook_to_start() -> anyhow::Result<Vec<f64>> {
         latencies.push(started - sent);
     }
     Ok(latencies)
+}
+
+/// Waits until no build is queued or running.
+async fn wait_until_idle(p: &Pipeline) -> anyhow::Result<()> {
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+    use lectern::db::schema::builds;
+    let mut conn = p.app.db.conn().await?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let busy: i64 = builds::table
+            .filter(builds::status.eq_any(["queued", "running"]))
+            .count()
+            .get_result(&mut conn)
+            .await?;
+        if busy == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{busy} builds still busy");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Seconds from spawning `podman run` of the same image to its command's first instruction.
