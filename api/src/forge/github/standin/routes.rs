@@ -464,6 +464,15 @@ async fn create_status(
     if let Err(denied) = visible(&gh, &headers, &full_name) {
         return denied.into_response();
     }
+    // What GitHub would show on the commit, for whoever watches the demo's log.
+    tracing::info!(
+        repository = %full_name,
+        commit = %sha.get(..7).unwrap_or(&sha),
+        state = %body["state"].as_str().unwrap_or_default(),
+        context = %body["context"].as_str().unwrap_or_default(),
+        description = %body["description"].as_str().unwrap_or_default(),
+        "GitHub stand-in received a commit status"
+    );
     (StatusCode::CREATED, Json(json!({ "id": 1, "state": body["state"], "context": body["context"], "target_url": body["target_url"] })))
         .into_response()
 }
