@@ -252,3 +252,30 @@ async fn a_repositorys_own_dockerfile_builds_the_image_when_allowed() -> anyhow:
     assert!(log.contains("student-dockerfile"), "{log}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_wait_in_the_queue_while_the_container_engine_is_down() -> anyhow::Result<()> {
+    let p = Pipeline::start(
+        "docker",
+        json!({}),
+        &[("DOCKER_HOST", "unix:///nonexistent/lectern-engine.sock")],
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let build = p
+        .octocat
+        .gql(
+            "query($id: ID!) { build(id: $id) { status queuePosition startedAt } }",
+            json!({ "id": p.first_build }),
+        )
+        .await?
+        .ok()?;
+    assert_eq!(build.at("build.status"), "QUEUED");
+    assert_eq!(build.at("build.queuePosition"), 1);
+    assert!(build.at("build.startedAt").is_null());
+    assert!(
+        p.github.statuses().is_empty(),
+        "no status before the build starts"
+    );
+    Ok(())
+}

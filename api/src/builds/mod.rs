@@ -112,19 +112,13 @@ pub fn spawn(app: App) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
 }
 
 async fn run(app: App, executors: Executors) {
-    match &executors {
-        Executors::Docker(docker) => match docker.ping().await {
-            Ok(version) => tracing::info!(engine = %version, "builds run in containers"),
-            Err(err) => tracing::error!(
-                error = %err,
-                "the container engine does not answer (DOCKER_HOST); builds wait in the queue until it does"
-            ),
-        },
-        Executors::Local(_) => tracing::warn!(
+    if let Executors::Local(_) = &executors {
+        tracing::warn!(
             "!!! LECTERN_EXECUTOR=local: students' code runs as plain processes on this machine, \
              without a container. Development and demos only. !!!"
-        ),
+        );
     }
+    let mut engine = EngineWatch::default();
     let worker = worker_id();
     let wake = Arc::new(Notify::new());
     let running: Running = Arc::default();
@@ -133,7 +127,8 @@ async fn run(app: App, executors: Executors) {
     recover(&app, &executors, true).await;
     let mut last_recovery = tokio::time::Instant::now();
     loop {
-        loop {
+        // No claims while the container engine is down: the builds wait in the queue.
+        while engine.ready(&executors).await {
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 break;
             };
@@ -202,6 +197,53 @@ async fn run(app: App, executors: Executors) {
             recover(&app, &executors, false).await;
             last_recovery = tokio::time::Instant::now();
         }
+    }
+}
+
+/// Whether the executor can take builds, checked at most every few seconds, saying so in
+/// the log when that changes.
+#[derive(Default)]
+struct EngineWatch {
+    checked: Option<(tokio::time::Instant, bool)>,
+}
+
+impl EngineWatch {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    async fn ready(&mut self, executors: &Executors) -> bool {
+        let Executors::Docker(docker) = executors else {
+            return true;
+        };
+        if let Some((at, ready)) = self.checked
+            && at.elapsed() < Self::EVERY
+        {
+            return ready;
+        }
+        let was = self.checked.map(|(_, ready)| ready);
+        let ready = match tokio::time::timeout(Duration::from_secs(3), docker.ping()).await {
+            Ok(Ok(version)) => {
+                if was != Some(true) {
+                    tracing::info!(engine = %version, "builds run in containers");
+                }
+                true
+            }
+            Ok(Err(err)) => {
+                if was != Some(false) {
+                    tracing::error!(error = %err, "the container engine does not answer (DOCKER_HOST); builds wait in the queue until it does");
+                }
+                false
+            }
+            Err(_) => {
+                if was != Some(false) {
+                    tracing::error!(
+                        "the container engine did not answer within 3 s (DOCKER_HOST); builds wait in the queue until it does"
+                    );
+                }
+                false
+            }
+        };
+        self.checked = Some((tokio::time::Instant::now(), ready));
+        ready
     }
 }
 

@@ -33,7 +33,10 @@ pub const BUILD_USER: &str = "1000:1000";
 /// Runs builds in containers.
 #[derive(Clone)]
 pub struct DockerExecutor {
-    docker: Docker,
+    /// Where the engine listens, and the client once connected: the engine may be down
+    /// (or its socket missing) when the server starts, and come up later.
+    host: Option<String>,
+    client: std::sync::Arc<std::sync::Mutex<Option<Docker>>>,
     keep_images: bool,
     /// Distinguishes this installation's containers and images from those of others using
     /// the same engine (build ids are only unique within one database).
@@ -136,23 +139,46 @@ impl DockerExecutor {
     /// Connects to the engine at `host` (`unix://…`, a socket path, or `tcp://…`), or at the
     /// engine's usual socket. Nothing is sent until the first call.
     pub fn connect(host: Option<&str>, keep_images: bool, scope: &str) -> anyhow::Result<Self> {
-        let docker = match host {
-            Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
-                Docker::connect_with_http(h, 120, &API_VERSION)?
-            }
-            Some(h) => Docker::connect_with_socket(h, 120, &API_VERSION)?,
-            None => Docker::connect_with_socket("/var/run/docker.sock", 120, &API_VERSION)?,
-        };
-        Ok(Self {
-            docker,
+        let executor = Self {
+            host: host.map(str::to_owned),
+            client: std::sync::Arc::default(),
             keep_images,
             scope: scope.to_owned(),
-        })
+        };
+        // A missing socket is not an error yet: the engine may start after the server.
+        let _ = executor.docker();
+        Ok(executor)
+    }
+
+    /// The engine's client, connecting on first use.
+    fn docker(&self) -> Result<Docker, ExecError> {
+        let mut client = self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(docker) = client.as_ref() {
+            return Ok(docker.clone());
+        }
+        let connected = match self.host.as_deref() {
+            Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
+                Docker::connect_with_http(h, 120, &API_VERSION)
+            }
+            Some(h) => Docker::connect_with_socket(h, 120, &API_VERSION),
+            None => Docker::connect_with_socket("/var/run/docker.sock", 120, &API_VERSION),
+        };
+        let docker = connected.map_err(|e| {
+            ExecError::new(format!(
+                "cannot reach the container engine at {} (DOCKER_HOST): {e}",
+                self.host.as_deref().unwrap_or("/var/run/docker.sock")
+            ))
+        })?;
+        *client = Some(docker.clone());
+        Ok(docker)
     }
 
     /// Whether the engine answers, and its name and version.
     pub async fn ping(&self) -> anyhow::Result<String> {
-        let version = self.docker.version().await?;
+        let version = self.docker()?.version().await?;
         Ok(format!(
             "{} {}",
             version
@@ -218,7 +244,8 @@ impl Executor for DockerExecutor {
             .networkmode("none")
             .labels(&labels)
             .build();
-        let mut stream = self.docker.build_image(
+        let docker = self.docker()?;
+        let mut stream = docker.build_image(
             options,
             None,
             Some(bollard::body_full(bytes::Bytes::from(context))),
@@ -246,7 +273,7 @@ impl Executor for DockerExecutor {
         let options = CreateContainerOptionsBuilder::new()
             .name(&container)
             .build();
-        self.docker
+        docker
             .create_container(Some(options), container_config(spec, &tag))
             .await
             .map_err(|e| engine_error("creating the container", &e, &spec.image))?;
@@ -265,19 +292,20 @@ impl Executor for DockerExecutor {
             .stdout(true)
             .stderr(true)
             .build();
-        let attached = self
-            .docker
+        let docker = self.docker()?;
+        let attached = docker
             .attach_container(&handle.container, Some(options))
             .await
             .map_err(|e| engine_error("attaching to the container", &e, ""))?;
         *handle.output.lock().await = Some(attached.output);
-        self.docker
+        docker
             .start_container(&handle.container, None)
             .await
             .map_err(|e| engine_error("starting the container", &e, ""))
     }
 
     async fn run(&self, handle: &DockerHandle, log: &LogSink) -> Result<Exit, ExecError> {
+        let docker = self.docker()?;
         let attached = handle.output.lock().await.take();
         let mut output = match attached {
             Some(output) => output,
@@ -287,7 +315,7 @@ impl Executor for DockerExecutor {
                     .stdout(true)
                     .stderr(true)
                     .build();
-                Box::pin(self.docker.logs(&handle.container, Some(options)))
+                Box::pin(docker.logs(&handle.container, Some(options)))
             }
         };
         while let Some(item) = output.next().await {
@@ -307,14 +335,9 @@ impl Executor for DockerExecutor {
             }
         }
         // Non-zero exits come back as errors from bollard's wait; the state says it all.
-        let _ = self
-            .docker
-            .wait_container(&handle.container, None)
-            .next()
-            .await;
+        let _ = docker.wait_container(&handle.container, None).next().await;
         for _ in 0..50 {
-            let inspected = self
-                .docker
+            let inspected = docker
                 .inspect_container(&handle.container, None)
                 .await
                 .map_err(|e| engine_error("reading the container's state", &e, ""))?;
@@ -334,9 +357,11 @@ impl Executor for DockerExecutor {
     }
 
     async fn stop(&self, handle: &DockerHandle) {
+        let Ok(docker) = self.docker() else {
+            return;
+        };
         let options = KillContainerOptionsBuilder::new().signal("KILL").build();
-        if let Err(err) = self
-            .docker
+        if let Err(err) = docker
             .kill_container(&handle.container, Some(options))
             .await
         {
@@ -345,12 +370,14 @@ impl Executor for DockerExecutor {
     }
 
     async fn cleanup(&self, build_id: i64) {
+        let Ok(docker) = self.docker() else {
+            return;
+        };
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)
             .v(true)
             .build();
-        if let Err(err) = self
-            .docker
+        if let Err(err) = docker
             .remove_container(&container_name(&self.scope, build_id), Some(options))
             .await
             && !is_not_found(&err)
@@ -359,8 +386,7 @@ impl Executor for DockerExecutor {
         }
         if !self.keep_images {
             let options = RemoveImageOptionsBuilder::new().force(true).build();
-            if let Err(err) = self
-                .docker
+            if let Err(err) = docker
                 .remove_image(&image_tag(&self.scope, build_id), Some(options), None)
                 .await
                 && !is_not_found(&err)
