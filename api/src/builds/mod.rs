@@ -387,10 +387,13 @@ async fn execute<E: Executor>(
         cancel.clone(),
         interrupt.clone(),
     ));
+    // Build ids are unique within one database: the installation's scope keeps two
+    // installations (or test servers) on one machine out of each other's checkouts.
     let workdir = app
         .config
         .builds
         .work_dir
+        .join(crate::executor::scope_for(app.config.database_url.expose()))
         .join(format!("build-{}", build.id));
     let ending = run_steps(app, executor, &build, &sink, &workdir, &cancel).await;
     lease.abort();
