@@ -19,6 +19,8 @@ pub struct Inner {
     pub cipher: Cipher,
     /// For calls to other services (OAuth token exchange); never follows redirects.
     pub http: reqwest::Client,
+    /// Live updates for subscribers of this process.
+    pub hub: crate::live::Hub,
 }
 
 impl std::ops::Deref for App {
@@ -43,6 +45,7 @@ impl App {
             pool,
             cipher,
             http,
+            hub: crate::live::Hub::default(),
         })))
     }
 

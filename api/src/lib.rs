@@ -16,6 +16,7 @@ pub mod forge;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod live;
 pub mod server;
 pub mod telemetry;
 pub mod validate;

@@ -47,6 +47,7 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "Lectern is serving");
     let housekeeping = tokio::spawn(housekeeping(app.clone()));
     let jobs = crate::jobs::spawn(app.clone());
+    let live = crate::live::spawn(app.clone());
     let builds = crate::builds::spawn(app.clone())?;
     let sync = tokio::spawn(sync_missed_pushes(app.clone()));
     let router = crate::http::router(app);
@@ -56,6 +57,7 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
         .context("the HTTP server failed");
     housekeeping.abort();
     jobs.abort();
+    live.abort();
     sync.abort();
     if let Some(builds) = builds {
         // Running builds stop with the process; their leases run out and the next server

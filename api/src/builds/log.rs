@@ -213,6 +213,9 @@ async fn flush(app: &App, state: &mut Batcher) {
             let mut conn = app.db().await?;
             LogChunk::insert_all(&mut conn, &chunks).await?;
             Build::set_log_size(&mut conn, state.build_id, state.bytes, state.truncated).await?;
+            if let Some(last) = chunks.last() {
+                crate::live::announce_log(&mut conn, state.build_id, last.seq).await?;
+            }
             Ok::<_, crate::error::AppError>(())
         }
         .await;

@@ -172,15 +172,7 @@ impl BuildNode {
         chunks.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(LogPage {
             has_more,
-            chunks: chunks
-                .into_iter()
-                .map(|c| LogChunkNode {
-                    seq: c.seq,
-                    stream: c.stream,
-                    text: String::from_utf8_lossy(&c.data).into_owned(),
-                    at: c.created_at,
-                })
-                .collect(),
+            chunks: chunks.into_iter().map(LogChunkNode::from).collect(),
         })
     }
 }
@@ -202,4 +194,15 @@ pub struct LogChunkNode {
     pub stream: LogStream,
     pub text: String,
     pub at: DateTime<Utc>,
+}
+
+impl From<LogChunk> for LogChunkNode {
+    fn from(chunk: LogChunk) -> Self {
+        Self {
+            seq: chunk.seq,
+            stream: chunk.stream,
+            text: String::from_utf8_lossy(&chunk.data).into_owned(),
+            at: chunk.created_at,
+        }
+    }
 }

@@ -6,12 +6,13 @@ mod builds;
 mod context;
 mod courses;
 mod error_codes;
+mod live;
 pub mod loaders;
 mod repositories;
 mod roster;
 mod users;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use crate::app::App;
 
@@ -38,7 +39,7 @@ pub struct Mutation(
 );
 
 /// The executable schema.
-pub type LecternSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type LecternSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
 /// Deepest selection nesting allowed (the dashboard needs 6).
 pub const MAX_DEPTH: usize = 12;
@@ -55,11 +56,15 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
-fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(32)
-        .limit_directives(8)
-        .extension(error_codes::ErrorCodes)
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, live::LiveSubscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        live::LiveSubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .limit_recursive_depth(32)
+    .limit_directives(8)
+    .extension(error_codes::ErrorCodes)
 }

@@ -1,8 +1,10 @@
-//! `POST /graphql` and, in development mode, GraphiQL at `GET /graphql`.
+//! `POST /graphql`, subscriptions over graphql-transport-ws at `GET /graphql/ws`, and, in
+//! development mode, GraphiQL at `GET /graphql`.
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -52,4 +54,39 @@ pub async fn graphiql(State(state): State<AppState>) -> Response {
             .into_response();
     }
     Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+}
+
+/// Close code of graphql-transport-ws for a connection without a valid session.
+const UNAUTHORIZED: u16 = 4401;
+
+/// Subscriptions over graphql-transport-ws. The session cookie sent with the upgrade
+/// authenticates the connection (its `Origin` is checked like a POST's); without one the
+/// socket is closed with 4401. Each subscription is then authorized like the query it
+/// mirrors; a refused one gets an `error` message with the code, and the others go on.
+pub async fn subscribe(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |mut socket| async move {
+            if viewer.0.is_none() {
+                let close = CloseFrame {
+                    code: UNAUTHORIZED,
+                    reason: "Unauthorized: sign in first".into(),
+                };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                return;
+            }
+            let mut data = async_graphql::Data::default();
+            data.insert(viewer);
+            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+                .with_data(data)
+                .keepalive_timeout(std::time::Duration::from_secs(60))
+                .serve()
+                .await;
+        })
 }

@@ -51,6 +51,7 @@ pub fn router(app: App) -> Router {
     };
     let api = Router::new()
         .route("/graphql", post(graphql::execute).get(graphql::graphiql))
+        .route("/graphql/ws", get(graphql::subscribe))
         .route("/auth/dev/login", post(auth::dev_login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/github/login", get(auth::github_login))
@@ -97,7 +98,10 @@ pub fn router(app: App) -> Router {
 /// comes from (`Origin`), it must be this server's public origin. SameSite=Lax cookies
 /// already keep sessions out of cross-site POSTs; this is the second lock.
 async fn check_origin(State(app): State<App>, request: Request, next: Next) -> Response {
-    let unsafe_method = request.method() != Method::GET && request.method() != Method::HEAD;
+    // A WebSocket upgrade is a GET that carries the session: browsers send its Origin.
+    let upgrade = request.headers().contains_key(header::UPGRADE);
+    let unsafe_method =
+        upgrade || (request.method() != Method::GET && request.method() != Method::HEAD);
     if unsafe_method && let Some(origin) = request.headers().get(header::ORIGIN) {
         let expected = app.config.public_url.origin().ascii_serialization();
         if origin.as_bytes() != expected.as_bytes() {

@@ -7,6 +7,7 @@
 pub mod git;
 pub mod github;
 pub mod pipeline;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -228,6 +229,7 @@ impl TestAppBuilder {
         let app = App::new(config)?;
         let router = lectern::http::router(app.clone());
         lectern::jobs::spawn(app.clone());
+        lectern::live::spawn(app.clone());
         lectern::builds::spawn(app.clone())?;
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -457,12 +459,14 @@ pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
     pub login: String,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 impl Client {
     fn new(base: &str, login: &str) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
@@ -471,7 +475,19 @@ impl Client {
             http,
             base: base.to_owned(),
             login: login.to_owned(),
+            jar,
         }
+    }
+
+    /// The `Cookie` header this client sends to its server (its session), for clients of
+    /// other kinds (WebSockets) to present.
+    pub fn cookie_header(&self) -> String {
+        use reqwest::cookie::CookieStore as _;
+        let url = reqwest::Url::parse(&self.base).expect("the base is a URL");
+        self.jar
+            .cookies(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     /// Posts a GraphQL document with variables.

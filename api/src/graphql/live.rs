@@ -1,0 +1,170 @@
+//! Subscriptions: a build's log as it is written, and builds changing state. Both are
+//! authorized once, when subscribed to, exactly as the queries are: a build's or
+//! repository's owner and the course's staff; a whole course for its staff only.
+
+use std::time::Duration;
+
+use async_graphql::{Context, ID, Subscription};
+use futures::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::builds::{BuildNode, LogChunkNode};
+use super::context::{app, parse_id, signed_in};
+use crate::auth::{Need, access};
+use crate::db::models::{Build, LogChunk};
+use crate::error::{AppError, GqlError};
+
+/// How often a subscriber looks at the database when no notification arrives (a missed
+/// notification only delays an update).
+const POLL: Duration = Duration::from_secs(2);
+/// Chunks read from the database at a time.
+const PAGE: i64 = 200;
+
+#[derive(Default)]
+pub struct LiveSubscription;
+
+#[Subscription]
+impl LiveSubscription {
+    /// The build's output: first what is stored after chunk `after` (from the start without
+    /// it), then new chunks as they are written, without gap or duplicate, ending when the
+    /// build has ended and everything is sent. Reconnect with the last `seq` seen to go on.
+    async fn build_log(
+        &self,
+        ctx: &Context<'_>,
+        build_id: ID,
+        after: Option<i32>,
+    ) -> Result<impl Stream<Item = LogChunkNode> + use<>, GqlError> {
+        let me = signed_in(ctx)?;
+        let app = app(ctx)?.clone();
+        let id = parse_id(&build_id)?;
+        {
+            let mut conn = app.db().await?;
+            let build = Build::find(&mut conn, id).await?;
+            access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
+        }
+        let mut logs = app.hub.logs();
+        let mut builds = app.hub.builds();
+        Ok(async_stream::stream! {
+            let mut after = after;
+            let mut ended = false;
+            loop {
+                let page = match app.db().await {
+                    Ok(mut conn) => LogChunk::list(&mut conn, id, after, PAGE).await.ok(),
+                    Err(_) => None,
+                };
+                let Some(page) = page else {
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                };
+                let full = page.len() as i64 == PAGE;
+                for chunk in page {
+                    after = Some(chunk.seq);
+                    yield LogChunkNode::from(chunk);
+                }
+                if full {
+                    continue;
+                }
+                if ended {
+                    // Everything stored before the build ended has been sent.
+                    break;
+                }
+                // A finished build's log is complete: read once more, then stop.
+                if let Ok(mut conn) = app.db().await
+                    && let Ok(build) = Build::find(&mut conn, id).await
+                    && build.status.is_finished()
+                {
+                    ended = true;
+                    continue;
+                }
+                let deadline = tokio::time::sleep(POLL);
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        message = logs.recv() => match message {
+                            Ok(m) if m.build == id => break,
+                            Ok(_) => {}
+                            // Missed some: the database has them.
+                            Err(RecvError::Lagged(_)) => break,
+                            Err(RecvError::Closed) => return,
+                        },
+                        message = builds.recv() => match message {
+                            Ok(m) if m.build == id => break,
+                            Ok(_) => {}
+                            Err(RecvError::Lagged(_)) => break,
+                            Err(RecvError::Closed) => return,
+                        },
+                        () = &mut deadline => break,
+                    }
+                }
+            }
+        })
+    }
+
+    /// Builds as they change state: one build, one repository's (its owner and staff), or
+    /// a whole course's (staff). Exactly one of the three ids.
+    async fn build_updated(
+        &self,
+        ctx: &Context<'_>,
+        build_id: Option<ID>,
+        repository_id: Option<ID>,
+        course_id: Option<ID>,
+    ) -> Result<impl Stream<Item = BuildNode> + use<>, GqlError> {
+        let me = signed_in(ctx)?;
+        let app = app(ctx)?.clone();
+        let filter = {
+            let mut conn = app.db().await?;
+            match (build_id, repository_id, course_id) {
+                (Some(id), None, None) => {
+                    let build = Build::find(&mut conn, parse_id(&id)?).await?;
+                    access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
+                    Filter::Build(build.id)
+                }
+                (None, Some(id), None) => {
+                    let (repository, _) =
+                        access::repository(&mut conn, me, parse_id(&id)?, Need::Member).await?;
+                    Filter::Repository(repository.id)
+                }
+                (None, None, Some(id)) => {
+                    let access = access::course(&mut conn, me, parse_id(&id)?, Need::Staff).await?;
+                    Filter::Course(access.course.id)
+                }
+                _ => {
+                    return Err(AppError::BadRequest(
+                        "give exactly one of buildId, repositoryId and courseId".into(),
+                    )
+                    .into());
+                }
+            }
+        };
+        let mut builds = app.hub.builds();
+        Ok(async_stream::stream! {
+            loop {
+                let change = match builds.recv().await {
+                    Ok(change) => change,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                };
+                let wanted = match filter {
+                    Filter::Build(id) => change.build == id,
+                    Filter::Repository(id) => change.repository == id,
+                    Filter::Course(id) => change.course == id,
+                };
+                if !wanted {
+                    continue;
+                }
+                if let Ok(mut conn) = app.db().await
+                    && let Ok(build) = Build::find(&mut conn, change.build).await
+                {
+                    yield BuildNode(build);
+                }
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Filter {
+    Build(i64),
+    Repository(i64),
+    Course(i64),
+}

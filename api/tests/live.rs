@@ -1,0 +1,231 @@
+//! Live logs and build events over graphql-transport-ws, through real WebSocket
+//! connections to running servers.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::pipeline::{Pipeline, finished};
+use support::ws::{End, WsClient};
+
+const LOG: &str = "subscription($id: ID!, $after: Int) { buildLog(buildId: $id, after: $after) { seq stream text } }";
+const COUNTING: &str = "for i in $(seq 1 40); do echo line $i; sleep 0.05; done";
+
+fn expected_lines() -> String {
+    (1..=40).map(|i| format!("line {i}\n")).collect()
+}
+
+/// Reads `buildLog` chunks into `seqs` and `stdout` until `stop` says so or it completes;
+/// returns whether it completed.
+async fn read_log(
+    ws: &mut WsClient,
+    seqs: &mut Vec<i64>,
+    stdout: &mut String,
+    stop: impl Fn(&str) -> bool,
+) -> anyhow::Result<bool> {
+    loop {
+        match ws.next_data("log").await? {
+            Ok(data) => {
+                let chunk = &data["buildLog"];
+                seqs.push(chunk["seq"].as_i64().unwrap_or(-1));
+                if chunk["stream"] == "STDOUT" {
+                    stdout.push_str(chunk["text"].as_str().unwrap_or_default());
+                }
+                if stop(stdout) {
+                    return Ok(false);
+                }
+            }
+            Err(End::Complete) => return Ok(true),
+            Err(other) => anyhow::bail!("the log subscription ended with {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_replays_then_goes_live_without_gap_or_duplicate_across_a_reconnect()
+-> anyhow::Result<()> {
+    let p = Pipeline::start("local", json!({ "testCommand": COUNTING }), &[]).await?;
+    let cookie = p.octocat.cookie_header();
+    let (mut seqs, mut stdout) = (Vec::new(), String::new());
+
+    let mut ws = WsClient::connect(&p.app.base, &cookie, None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    ws.subscribe("log", LOG, json!({ "id": p.first_build }))
+        .await?;
+    let completed = read_log(&mut ws, &mut seqs, &mut stdout, |s| s.contains("line 10\n")).await?;
+    assert!(
+        !completed,
+        "the build should still be running at the reconnect"
+    );
+    ws.close().await;
+
+    // Away for a moment while the build goes on, then on from the last chunk seen.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut ws = WsClient::connect(&p.app.base, &cookie, None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let last = *seqs.last().expect("chunks before the reconnect");
+    ws.subscribe("log", LOG, json!({ "id": p.first_build, "after": last }))
+        .await?;
+    let completed = read_log(&mut ws, &mut seqs, &mut stdout, |_| false).await?;
+    assert!(completed);
+    ws.close().await;
+
+    assert_eq!(stdout, expected_lines());
+    let contiguous: Vec<i64> = (0..i64::try_from(seqs.len())?).collect();
+    assert_eq!(seqs, contiguous, "every chunk once, in order");
+    let build = finished(&p.octocat, &p.first_build, Duration::from_secs(30)).await?;
+    assert_eq!(build["status"], "PASSED");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_authorized_like_queries() -> anyhow::Result<()> {
+    let p = Pipeline::start("local", json!({ "testCommand": "sleep 20" }), &[]).await?;
+    // No session: closed with 4401.
+    let refused = WsClient::connect(&p.app.base, "", None).await?;
+    assert_eq!(refused.err(), Some(End::Closed(4401)));
+    // Another site's page: the upgrade is refused.
+    let cross = WsClient::connect(
+        &p.app.base,
+        &p.octocat.cookie_header(),
+        Some("https://evil.example"),
+    )
+    .await?;
+    assert_eq!(cross.err(), Some(End::Closed(400)));
+
+    // Another student: refused this build and this repository; the socket stays usable.
+    let mallory = p
+        .app
+        .enroll(&p.ada, &p.course, "mallory", "STUDENT")
+        .await?;
+    let mut ws = WsClient::connect(&p.app.base, &mallory.cookie_header(), None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    ws.subscribe("log", LOG, json!({ "id": p.first_build }))
+        .await?;
+    let denied = ws.next_data("log").await?;
+    assert!(
+        matches!(&denied, Err(End::Error(e)) if e.to_string().contains("FORBIDDEN")),
+        "{denied:?}"
+    );
+    ws.subscribe(
+        "course",
+        "subscription($c: ID!) { buildUpdated(courseId: $c) { id } }",
+        json!({ "c": p.course }),
+    )
+    .await?;
+    let denied = ws.next_data("course").await?;
+    assert!(
+        matches!(&denied, Err(End::Error(e)) if e.to_string().contains("FORBIDDEN")),
+        "{denied:?}"
+    );
+    ws.close().await;
+
+    // Staff follow the whole course: a cancel shows up as the build's change.
+    let mut ws = WsClient::connect(&p.app.base, &p.ada.cookie_header(), None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    ws.subscribe(
+        "course",
+        "subscription($c: ID!) { buildUpdated(courseId: $c) { id status cancelRequested } }",
+        json!({ "c": p.course }),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p.ada
+        .gql(
+            "mutation($id: ID!) { cancelBuild(id: $id) { id } }",
+            json!({ "id": p.first_build }),
+        )
+        .await?
+        .ok()?;
+    let mut seen: Vec<Value> = Vec::new();
+    while !seen.iter().any(|b| b["status"] == "CANCELLED") {
+        match ws.next_data("course").await? {
+            Ok(data) => seen.push(data["buildUpdated"].clone()),
+            Err(end) => anyhow::bail!("course updates ended: {end:?}"),
+        }
+    }
+    assert!(seen.iter().all(|b| b["id"] == p.first_build.as_str()));
+    assert!(seen.iter().any(|b| b["cancelRequested"] == true));
+    ws.close().await;
+    Ok(())
+}
+
+/// A second `lectern serve` on the same database that runs no builds.
+fn second_server(database_url: &str) -> anyhow::Result<(Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_lectern"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env(
+            "LECTERN_SECRET_KEY",
+            "test-secret-key-test-secret-key-0123456789",
+        )
+        .env("LECTERN_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LECTERN_EXECUTOR", "none")
+        .env("LECTERN_WEB_DIR", "/nonexistent")
+        .env("LECTERN_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_both_stream_a_build_only_one_runs() -> anyhow::Result<()> {
+    let p = Pipeline::start(
+        "local",
+        json!({ "testCommand": format!("sleep 2; {COUNTING}") }),
+        &[],
+    )
+    .await?;
+    let (mut child, base) = second_server(&p.app.db.url)?;
+    let result = async {
+        let mut connected = None;
+        for _ in 0..100 {
+            if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+                connected = Some(());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        connected.ok_or_else(|| anyhow::anyhow!("the second server did not start"))?;
+        // The session cookie is good on both: sessions live in the shared database.
+        let cookie = p.octocat.cookie_header();
+        let mut here = WsClient::connect(&p.app.base, &cookie, None)
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut there = WsClient::connect(&base, &cookie, None)
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        here.subscribe("log", LOG, json!({ "id": p.first_build }))
+            .await?;
+        there
+            .subscribe("log", LOG, json!({ "id": p.first_build }))
+            .await?;
+        let (mut a_seqs, mut a_out, mut b_seqs, mut b_out) =
+            (Vec::new(), String::new(), Vec::new(), String::new());
+        let (a, b) = tokio::join!(
+            read_log(&mut here, &mut a_seqs, &mut a_out, |_| false),
+            read_log(&mut there, &mut b_seqs, &mut b_out, |_| false),
+        );
+        assert!(a? && b?);
+        assert_eq!(a_out, expected_lines());
+        assert_eq!(b_out, expected_lines());
+        assert_eq!(a_seqs, b_seqs);
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
