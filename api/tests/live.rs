@@ -229,3 +229,32 @@ async fn two_servers_on_one_database_both_stream_a_build_only_one_runs() -> anyh
     let _ = child.wait();
     result
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_reads_nothing_does_not_slow_the_build() -> anyhow::Result<()> {
+    // Much more output than a socket buffers, printed fast.
+    let p = Pipeline::start(
+        "local",
+        json!({ "testCommand": "for i in $(seq 1 20000); do echo \"line $i of a log nobody reads quickly enough\"; done" }),
+        &[],
+    )
+    .await?;
+    let mut stalled = WsClient::connect(&p.app.base, &p.octocat.cookie_header(), None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    stalled
+        .subscribe("log", LOG, json!({ "id": p.first_build }))
+        .await?;
+    // The subscriber reads nothing; the build goes on and ends by itself.
+    let build = finished(&p.octocat, &p.first_build, Duration::from_secs(20)).await?;
+    assert_eq!(build["status"], "PASSED");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Then it catches up on everything, in order, and is told the log is complete.
+    let (mut seqs, mut stdout) = (Vec::new(), String::new());
+    assert!(read_log(&mut stalled, &mut seqs, &mut stdout, |_| false).await?);
+    assert_eq!(stdout.lines().count(), 20000);
+    assert!(stdout.ends_with("line 20000 of a log nobody reads quickly enough\n"));
+    let contiguous: Vec<i64> = (0..i64::try_from(seqs.len())?).collect();
+    assert_eq!(seqs, contiguous);
+    Ok(())
+}
