@@ -258,3 +258,18 @@ async fn a_subscriber_that_reads_nothing_does_not_slow_the_build() -> anyhow::Re
     assert_eq!(seqs, contiguous);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_or_repeated_initialisation_closes_with_the_protocols_codes() -> anyhow::Result<()> {
+    let app = support::TestApp::new().await?;
+    let ada = app.sign_in("ada").await?;
+    let mut silent = WsClient::open(&app.base, &ada.cookie_header()).await?;
+    let mut twice = WsClient::open(&app.base, &ada.cookie_header()).await?;
+    twice.init().await?;
+    twice.init().await?;
+    assert_eq!(twice.end().await?, End::Closed(4429));
+    let started = std::time::Instant::now();
+    assert_eq!(silent.end().await?, End::Closed(4408));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    Ok(())
+}

@@ -27,6 +27,32 @@ pub enum End {
 }
 
 impl WsClient {
+    /// Opens `base`'s `/graphql/ws` without initialising the connection.
+    pub async fn open(base: &str, cookie: &str) -> anyhow::Result<Self> {
+        let url = format!("{}/graphql/ws", base.replacen("http", "ws", 1));
+        let mut request = url.into_client_request()?;
+        let headers = request.headers_mut();
+        headers.insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+        headers.insert("cookie", cookie.parse()?);
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self { socket })
+    }
+
+    /// Sends `connection_init` (again).
+    pub async fn init(&mut self) -> anyhow::Result<()> {
+        self.send(json!({ "type": "connection_init", "payload": {} }))
+            .await
+    }
+
+    /// Reads until the socket ends; how it ended.
+    pub async fn end(&mut self) -> anyhow::Result<End> {
+        loop {
+            if let Err(end) = self.next().await? {
+                return Ok(end);
+            }
+        }
+    }
+
     /// Opens `base`'s `/graphql/ws` with `cookie` (may be empty) and `origin`, and
     /// initialises the connection. `Err(code)`-like failures come back as `End::Closed`.
     pub async fn connect(
