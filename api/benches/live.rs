@@ -1,0 +1,145 @@
+//! Live log latency: from a line printed by a build's command to its arrival at WebSocket
+//! subscribers, with 1, 100 and 1000 subscribers on one server, and that server's peak
+//! memory. The server is a separate `lectern serve` process (local executor) so its memory
+//! is its own. Run with `scripts/bench`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use support::pipeline::Pipeline;
+use support::ws::{End, WsClient};
+
+const LOG: &str = "subscription($id: ID!) { buildLog(buildId: $id) { stream text } }";
+const LINES: usize = 40;
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn serve(database_url: &str) -> anyhow::Result<(Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new(env!("CARGO_BIN_EXE_lectern"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("LECTERN_SECRET_KEY", "test-secret-key-test-secret-key-0123456789")
+        .env("LECTERN_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LECTERN_DEV_MODE", "true")
+        .env("LECTERN_EXECUTOR", "local")
+        .env("LECTERN_ALLOW_LOCAL_EXECUTOR", "true")
+        .env("LECTERN_DB_POOL_SIZE", "32")
+        .env("LECTERN_WEB_DIR", "/nonexistent")
+        .env("LECTERN_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Latencies (s) of every line at every subscriber of one build.
+async fn run(subscribers: usize) -> anyhow::Result<(Vec<f64>, f64)> {
+    // The in-process server only sets the course up; it runs no builds.
+    let command = format!("sleep 3; for i in $(seq 1 {LINES}); do date +%s.%N; sleep 0.1; done");
+    let p = Pipeline::start("none", json!({ "testCommand": command }), &[]).await?;
+    let (mut server, base) = serve(&p.app.db.url)?;
+    let result = async {
+        for _ in 0..100 {
+            if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let cookie = p.octocat.cookie_header();
+        let mut clients = Vec::new();
+        for _ in 0..subscribers {
+            let mut ws = WsClient::connect(&base, &cookie, None)
+                .await?
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            ws.subscribe("log", LOG, json!({ "id": p.first_build })).await?;
+            clients.push(ws);
+        }
+        let tasks = clients.into_iter().map(|mut ws| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    match ws.next_data("log").await {
+                        Ok(Ok(data)) => {
+                            let arrived = now();
+                            if data["buildLog"]["stream"] == "STDOUT" {
+                                for line in data["buildLog"]["text"].as_str().unwrap_or_default().lines() {
+                                    if let Ok(printed) = line.trim().parse::<f64>() {
+                                        latencies.push(arrived - printed);
+                                    }
+                                }
+                            }
+                        }
+                        Ok(Err(End::Complete)) => break,
+                        Ok(Err(end)) => return Err(anyhow::anyhow!("ended: {end:?}")),
+                        Err(err) => return Err(err),
+                    }
+                }
+                ws.close().await;
+                Ok(latencies)
+            })
+        });
+        let mut all = Vec::new();
+        for task in futures::future::join_all(tasks).await {
+            let latencies = task??;
+            anyhow::ensure!(latencies.len() == LINES, "a subscriber got {} of {LINES} lines", latencies.len());
+            all.extend(latencies);
+        }
+        Ok::<_, anyhow::Error>((all, peak_rss_mb(server.id())))
+    }
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    // A thousand sockets on each side: raise the open-file limit (the server inherits it).
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    setrlimit(Resource::RLIMIT_NOFILE, hard.min(65_536), hard)?;
+    println!("\nLive log latency: line printed by the build -> received by a WebSocket subscriber");
+    println!("{:<14} {:>9} {:>9} {:>9} {:>16}", "subscribers", "p50 ms", "p99 ms", "max ms", "server peak MB");
+    for n in [1, 100, 1000] {
+        let (mut latencies, peak) = run(n).await?;
+        latencies.sort_by(f64::total_cmp);
+        println!(
+            "{n:<14} {:>9.0} {:>9.0} {:>9.0} {:>16.0}",
+            percentile(&latencies, 0.5) * 1e3,
+            percentile(&latencies, 0.99) * 1e3,
+            latencies.last().copied().unwrap_or(0.0) * 1e3,
+            peak
+        );
+    }
+    Ok(())
+}
