@@ -24,13 +24,18 @@ fn now() -> f64 {
 }
 
 fn serve(database_url: &str) -> anyhow::Result<(Child, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let child = Command::new(env!("CARGO_BIN_EXE_lectern"))
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
-        .env("LECTERN_SECRET_KEY", "test-secret-key-test-secret-key-0123456789")
+        .env(
+            "LECTERN_SECRET_KEY",
+            "test-secret-key-test-secret-key-0123456789",
+        )
         .env("LECTERN_LISTEN", format!("127.0.0.1:{port}"))
         .env("LECTERN_DEV_MODE", "true")
         .env("LECTERN_EXECUTOR", "local")
@@ -76,7 +81,8 @@ async fn run(subscribers: usize) -> anyhow::Result<(Vec<f64>, f64)> {
             let mut ws = WsClient::connect(&base, &cookie, None)
                 .await?
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            ws.subscribe("log", LOG, json!({ "id": p.first_build })).await?;
+            ws.subscribe("log", LOG, json!({ "id": p.first_build }))
+                .await?;
             clients.push(ws);
         }
         let tasks = clients.into_iter().map(|mut ws| {
@@ -87,7 +93,11 @@ async fn run(subscribers: usize) -> anyhow::Result<(Vec<f64>, f64)> {
                         Ok(Ok(data)) => {
                             let arrived = now();
                             if data["buildLog"]["stream"] == "STDOUT" {
-                                for line in data["buildLog"]["text"].as_str().unwrap_or_default().lines() {
+                                for line in data["buildLog"]["text"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .lines()
+                                {
                                     if let Ok(printed) = line.trim().parse::<f64>() {
                                         latencies.push(arrived - printed);
                                     }
@@ -106,7 +116,11 @@ async fn run(subscribers: usize) -> anyhow::Result<(Vec<f64>, f64)> {
         let mut all = Vec::new();
         for task in futures::future::join_all(tasks).await {
             let latencies = task??;
-            anyhow::ensure!(latencies.len() == LINES, "a subscriber got {} of {LINES} lines", latencies.len());
+            anyhow::ensure!(
+                latencies.len() == LINES,
+                "a subscriber got {} of {LINES} lines",
+                latencies.len()
+            );
             all.extend(latencies);
         }
         Ok::<_, anyhow::Error>((all, peak_rss_mb(server.id())))
@@ -129,7 +143,10 @@ async fn main() -> anyhow::Result<()> {
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
     setrlimit(Resource::RLIMIT_NOFILE, hard.min(65_536), hard)?;
     println!("\nLive log latency: line printed by the build -> received by a WebSocket subscriber");
-    println!("{:<14} {:>9} {:>9} {:>9} {:>16}", "subscribers", "p50 ms", "p99 ms", "max ms", "server peak MB");
+    println!(
+        "{:<14} {:>9} {:>9} {:>9} {:>16}",
+        "subscribers", "p50 ms", "p99 ms", "max ms", "server peak MB"
+    );
     for n in [1, 100, 1000] {
         let (mut latencies, peak) = run(n).await?;
         latencies.sort_by(f64::total_cmp);

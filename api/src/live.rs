@@ -1,9 +1,10 @@
 //! Live updates: one hub per server process. PostgreSQL `NOTIFY` carries only ids and
-//! sequence numbers — a log flush (`lectern_log`: `build:last_seq`, one per batch, never per
-//! line) and a build's change of state (`lectern_build_updated`: `build:repository:course`)
-//! — from whichever server wrote them to every server's hub, which passes them to its
-//! subscribers. Subscribers then re-read what changed from the database, so a slow or
-//! lagging subscriber catches up from there and never sees a gap, and never holds up a
+//! sequence numbers — a log flush (`lectern_log`: `build:first_seq:last_seq`, one per batch,
+//! never per line) and a build's change of state (`lectern_build_updated`:
+//! `build:repository:course`) — from whichever server wrote them to every server's hub.
+//! For a flush the hub reads the new chunks once and hands them to all its subscribers;
+//! a subscriber that is behind (it lagged, or the batch does not follow what it has) reads
+//! what it misses from the database instead, so it never sees a gap, and never holds up a
 //! build or another subscriber.
 
 use std::time::Duration;
@@ -27,11 +28,14 @@ pub struct BuildChange {
     pub course: i64,
 }
 
-/// New output of a build was stored, up to this sequence number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// New output of a build was stored: chunks `first..=last`, read once by the hub (`None`
+/// when it could not, or nobody here listens: subscribers read the database then).
+#[derive(Clone, Debug)]
 pub struct LogAppended {
     pub build: i64,
-    pub seq: i32,
+    pub first: i32,
+    pub last: i32,
+    pub chunks: Option<std::sync::Arc<Vec<crate::db::models::LogChunk>>>,
 }
 
 /// The process's hub: broadcast channels fed by the database's notifications.
@@ -59,15 +63,40 @@ impl Hub {
         self.builds.subscribe()
     }
 
-    fn dispatch(&self, channel: &str, payload: &str) {
+    /// Passes one notification on; for a log flush, with its chunks read from `app`'s
+    /// database when anyone here listens.
+    async fn dispatch(&self, app: Option<&App>, channel: &str, payload: &str) {
         let mut parts = payload.split(':').map(str::parse::<i64>);
         let mut next = || parts.next().and_then(Result::ok);
         match channel {
             LOG_CHANNEL => {
-                if let (Some(build), Some(seq)) = (next(), next()) {
-                    let seq = i32::try_from(seq).unwrap_or(i32::MAX);
-                    let _ = self.logs.send(LogAppended { build, seq });
+                let (Some(build), Some(first), Some(last)) = (next(), next(), next()) else {
+                    return;
+                };
+                let first = i32::try_from(first).unwrap_or(i32::MAX);
+                let last = i32::try_from(last).unwrap_or(i32::MAX);
+                let mut chunks = None;
+                if let Some(app) = app
+                    && self.logs.receiver_count() > 0
+                    && last >= first
+                    && let Ok(mut conn) = app.db().await
+                    && let Ok(read) = crate::db::models::LogChunk::list(
+                        &mut conn,
+                        build,
+                        Some(first - 1),
+                        i64::from(last - first + 1),
+                    )
+                    .await
+                    && read.first().map(|c| c.seq) == Some(first)
+                {
+                    chunks = Some(std::sync::Arc::new(read));
                 }
+                let _ = self.logs.send(LogAppended {
+                    build,
+                    first,
+                    last,
+                    chunks,
+                });
             }
             BUILD_CHANNEL => {
                 if let (Some(build), Some(repository), Some(course)) = (next(), next(), next()) {
@@ -83,15 +112,16 @@ impl Hub {
     }
 }
 
-/// Announces that build `build`'s output is stored up to `seq` (after the batch's commit).
+/// Announces that build `build`'s chunks `first..=last` are stored (after their commit).
 pub async fn announce_log(
     conn: &mut AsyncPgConnection,
     build: i64,
-    seq: i32,
+    first: i32,
+    last: i32,
 ) -> diesel::QueryResult<()> {
     diesel::sql_query("SELECT pg_notify($1, $2)")
         .bind::<diesel::sql_types::Text, _>(LOG_CHANNEL)
-        .bind::<diesel::sql_types::Text, _>(format!("{build}:{seq}"))
+        .bind::<diesel::sql_types::Text, _>(format!("{build}:{first}:{last}"))
         .execute(conn)
         .await?;
     Ok(())
@@ -117,7 +147,7 @@ pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
                         Ok(_) => {
                             let mut stream = std::pin::pin!(conn.notifications_stream());
                             while let Some(Ok(n)) = stream.next().await {
-                                app.hub.dispatch(&n.channel, &n.payload);
+                                app.hub.dispatch(Some(&app), &n.channel, &n.payload).await;
                             }
                         }
                         Err(err) => {
@@ -138,18 +168,17 @@ pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn notifications_become_hub_messages_and_junk_is_dropped() {
+    #[tokio::test]
+    async fn notifications_become_hub_messages_and_junk_is_dropped() {
         let hub = Hub::default();
         let (mut logs, mut builds) = (hub.logs(), hub.builds());
-        hub.dispatch(LOG_CHANNEL, "12:7");
-        hub.dispatch(BUILD_CHANNEL, "12:3:1");
-        hub.dispatch(LOG_CHANNEL, "12:not-a-number");
-        hub.dispatch("elsewhere", "1:2");
-        assert_eq!(
-            logs.try_recv().ok(),
-            Some(LogAppended { build: 12, seq: 7 })
-        );
+        hub.dispatch(None, LOG_CHANNEL, "12:5:7").await;
+        hub.dispatch(None, BUILD_CHANNEL, "12:3:1").await;
+        hub.dispatch(None, LOG_CHANNEL, "12:not-a-number:1").await;
+        hub.dispatch(None, "elsewhere", "1:2").await;
+        let appended = logs.try_recv().expect("a log message");
+        assert_eq!((appended.build, appended.first, appended.last), (12, 5, 7));
+        assert!(appended.chunks.is_none(), "no database to read from here");
         assert!(logs.try_recv().is_err());
         assert_eq!(
             builds.try_recv().ok(),

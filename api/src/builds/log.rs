@@ -19,7 +19,7 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// A batch is written when it holds this much…
 const BATCH_BYTES: usize = 256 * 1024;
 /// …or when its oldest byte has waited this long.
-const BATCH_DELAY: Duration = Duration::from_millis(200);
+const BATCH_DELAY: Duration = Duration::from_millis(100);
 /// Pieces in flight between the build and the writer.
 const CHANNEL_PIECES: usize = 64;
 
@@ -213,8 +213,8 @@ async fn flush(app: &App, state: &mut Batcher) {
             let mut conn = app.db().await?;
             LogChunk::insert_all(&mut conn, &chunks).await?;
             Build::set_log_size(&mut conn, state.build_id, state.bytes, state.truncated).await?;
-            if let Some(last) = chunks.last() {
-                crate::live::announce_log(&mut conn, state.build_id, last.seq).await?;
+            if let (Some(first), Some(last)) = (chunks.first(), chunks.last()) {
+                crate::live::announce_log(&mut conn, state.build_id, first.seq, last.seq).await?;
             }
             Ok::<_, crate::error::AppError>(())
         }

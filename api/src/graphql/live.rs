@@ -81,6 +81,19 @@ impl LiveSubscription {
                 loop {
                     tokio::select! {
                         message = logs.recv() => match message {
+                            // The batch that follows what this subscriber has: sent as read
+                            // by the hub, without a query of its own.
+                            Ok(m) if m.build == id
+                                && m.first == after.map_or(0, |a| a + 1)
+                                && m.chunks.is_some() =>
+                            {
+                                for chunk in m.chunks.iter().flat_map(|c| c.iter()) {
+                                    after = Some(chunk.seq);
+                                    yield LogChunkNode::from(chunk.clone());
+                                }
+                            }
+                            // Already sent (read from the database meanwhile).
+                            Ok(m) if m.build == id && after.is_some_and(|a| m.last <= a) => {}
                             Ok(m) if m.build == id => break,
                             Ok(_) => {}
                             // Missed some: the database has them.
