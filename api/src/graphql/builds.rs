@@ -150,6 +150,16 @@ impl BuildNode {
         let mut conn = db(ctx).await?;
         Ok(self.0.queue_position(&mut conn).await?)
     }
+    /// Tests that passed, failed and were skipped, once a report was read.
+    async fn tests_passed(&self) -> Option<i32> {
+        self.0.tests_passed
+    }
+    async fn tests_failed(&self) -> Option<i32> {
+        self.0.tests_failed
+    }
+    async fn tests_skipped(&self) -> Option<i32> {
+        self.0.tests_skipped
+    }
     /// Bytes of output stored.
     async fn log_bytes(&self) -> i64 {
         self.0.log_bytes
