@@ -6,8 +6,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use support::pipeline::Pipeline;
@@ -21,32 +20,6 @@ fn now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-fn serve(database_url: &str) -> anyhow::Result<(Child, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_lectern"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env(
-            "LECTERN_SECRET_KEY",
-            "test-secret-key-test-secret-key-0123456789",
-        )
-        .env("LECTERN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LECTERN_DEV_MODE", "true")
-        .env("LECTERN_EXECUTOR", "local")
-        .env("LECTERN_ALLOW_LOCAL_EXECUTOR", "true")
-        .env("LECTERN_DB_POOL_SIZE", "32")
-        .env("LECTERN_WEB_DIR", "/nonexistent")
-        .env("LECTERN_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
 fn peak_rss_mb(pid: u32) -> f64 {
@@ -67,14 +40,11 @@ async fn run(subscribers: usize) -> anyhow::Result<(Vec<f64>, f64)> {
     // The in-process server only sets the course up; it runs no builds.
     let command = format!("sleep 3; for i in $(seq 1 {LINES}); do date +%s.%N; sleep 0.1; done");
     let p = Pipeline::start("none", json!({ "testCommand": command }), &[]).await?;
-    let (mut server, base) = serve(&p.app.db.url)?;
+    let mut env = support::process::LOCAL_BUILDS.to_vec();
+    env.extend([("LECTERN_DB_POOL_SIZE", "32"), ("LECTERN_LOG", "error")]);
+    let server = support::process::ServerProcess::start(&p.app.db.url, &env).await?;
+    let base = server.base.clone();
     let result = async {
-        for _ in 0..100 {
-            if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let cookie = p.octocat.cookie_header();
         let mut clients = Vec::new();
         for _ in 0..subscribers {
@@ -123,11 +93,10 @@ async fn run(subscribers: usize) -> anyhow::Result<(Vec<f64>, f64)> {
             );
             all.extend(latencies);
         }
-        Ok::<_, anyhow::Error>((all, peak_rss_mb(server.id())))
+        Ok::<_, anyhow::Error>((all, peak_rss_mb(server.child.id())))
     }
     .await;
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     result
 }
 

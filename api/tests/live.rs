@@ -3,11 +3,11 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::pipeline::{Pipeline, finished};
+use support::process::ServerProcess;
 use support::ws::{End, WsClient};
 
 const LOG: &str = "subscription($id: ID!, $after: Int) { buildLog(buildId: $id, after: $after) { seq stream text } }";
@@ -156,30 +156,6 @@ async fn subscriptions_are_authorized_like_queries() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A second `lectern serve` on the same database that runs no builds.
-fn second_server(database_url: &str) -> anyhow::Result<(Child, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_lectern"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env(
-            "LECTERN_SECRET_KEY",
-            "test-secret-key-test-secret-key-0123456789",
-        )
-        .env("LECTERN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LECTERN_EXECUTOR", "none")
-        .env("LECTERN_WEB_DIR", "/nonexistent")
-        .env("LECTERN_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    Ok((child, format!("http://127.0.0.1:{port}")))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_database_both_stream_a_build_only_one_runs() -> anyhow::Result<()> {
     let p = Pipeline::start(
@@ -188,17 +164,10 @@ async fn two_servers_on_one_database_both_stream_a_build_only_one_runs() -> anyh
         &[],
     )
     .await?;
-    let (mut child, base) = second_server(&p.app.db.url)?;
-    let result = async {
-        let mut connected = None;
-        for _ in 0..100 {
-            if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-                connected = Some(());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        connected.ok_or_else(|| anyhow::anyhow!("the second server did not start"))?;
+    // A second replica on the same database that runs no builds.
+    let second = ServerProcess::start(&p.app.db.url, &[("LECTERN_EXECUTOR", "none")]).await?;
+    let base = second.base.clone();
+    {
         // The session cookie is good on both: sessions live in the shared database.
         let cookie = p.octocat.cookie_header();
         let mut here = WsClient::connect(&p.app.base, &cookie, None)
@@ -222,12 +191,9 @@ async fn two_servers_on_one_database_both_stream_a_build_only_one_runs() -> anyh
         assert_eq!(a_out, expected_lines());
         assert_eq!(b_out, expected_lines());
         assert_eq!(a_seqs, b_seqs);
-        Ok::<_, anyhow::Error>(())
     }
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    drop(second);
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -15,31 +15,7 @@ use lectern::db::schema::{assignments, repositories};
 use serde_json::json;
 use support::TestApp;
 use support::git::GitRepo;
-
-/// `lectern serve` as a separate process on `database_url`, running builds locally.
-fn serve(database_url: &str) -> anyhow::Result<Child> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    Ok(Command::new(env!("CARGO_BIN_EXE_lectern"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env(
-            "LECTERN_SECRET_KEY",
-            "test-secret-key-test-secret-key-0123456789",
-        )
-        .env("LECTERN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LECTERN_DEV_MODE", "true")
-        .env("LECTERN_EXECUTOR", "local")
-        .env("LECTERN_ALLOW_LOCAL_EXECUTOR", "true")
-        .env("LECTERN_WEB_DIR", "/nonexistent")
-        .env("LECTERN_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?)
-}
+use support::process::{LOCAL_BUILDS, ServerProcess};
 
 async fn wait_for(
     conn: &mut diesel_async::AsyncPgConnection,
@@ -116,25 +92,23 @@ async fn a_build_survives_kill_9_of_its_server() -> anyhow::Result<()> {
     )
     .await?;
 
-    let mut first = serve(&app.db.url)?;
+    let mut first = ServerProcess::start(&app.db.url, LOCAL_BUILDS).await?;
     let running = wait_for(&mut conn, build.id, "ran", |b| {
         b.status == BuildStatus::Running && b.log_bytes > 0 && marker.exists()
     })
     .await;
     // Let the first run's output reach the database, then kill the server outright.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    first.kill()?;
-    first.wait()?;
+    first.kill();
     let running = running?;
     assert_eq!(
         Build::find(&mut conn, build.id).await?.status,
         BuildStatus::Running
     );
 
-    let mut second = serve(&app.db.url)?;
+    let mut second = ServerProcess::start(&app.db.url, LOCAL_BUILDS).await?;
     let ended = wait_for(&mut conn, build.id, "finished", |b| b.status.is_finished()).await;
-    second.kill()?;
-    second.wait()?;
+    second.kill();
     let _ = std::fs::remove_file(&marker);
     let ended = ended?;
     // The first run's orphaned `sleep` was killed when the build was recovered.

@@ -7,6 +7,7 @@
 pub mod git;
 pub mod github;
 pub mod pipeline;
+pub mod process;
 pub mod ws;
 
 use std::collections::HashMap;

@@ -1,0 +1,71 @@
+//! `lectern serve` as a separate process on a test database, for what needs a real process
+//! (a kill -9, a second replica, the server's own memory).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running `lectern serve`; killed (SIGKILL) when dropped.
+pub struct ServerProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Starts `lectern serve` on `database_url` with `env` on top of the test defaults
+    /// (quiet log, no web client), and waits until it answers `/healthz`.
+    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lectern"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env(
+                "LECTERN_SECRET_KEY",
+                "test-secret-key-test-secret-key-0123456789",
+            )
+            .env("LECTERN_LISTEN", format!("127.0.0.1:{port}"))
+            .env("LECTERN_WEB_DIR", "/nonexistent")
+            .env("LECTERN_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let server = Self {
+            child: cmd.spawn()?,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..200 {
+            if reqwest::get(format!("{}/healthz", server.base))
+                .await
+                .is_ok()
+            {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("lectern serve did not answer on {}", server.base)
+    }
+
+    /// Kills it outright (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The environment of a server that runs builds as local processes (development mode).
+pub const LOCAL_BUILDS: &[(&str, &str)] = &[
+    ("LECTERN_DEV_MODE", "true"),
+    ("LECTERN_EXECUTOR", "local"),
+    ("LECTERN_ALLOW_LOCAL_EXECUTOR", "true"),
+];
