@@ -127,10 +127,7 @@ pub async fn seed(
                 },
             )
             .context("demo hook")?;
-        let sealed = app.cipher.seal(
-            &Repository::secret_context(github_repo_id),
-            secret.as_bytes(),
-        );
+        let sealed = webhook::seal_secret(&app.cipher, github_repo_id, &secret);
         Repository::set_webhook(
             conn,
             repository.id,

@@ -61,6 +61,23 @@ async fn github_as(
     })
 }
 
+/// Registers Lectern's webhook on `full_name` with a fresh secret; returns the hook's id and
+/// the secret sealed for storage.
+async fn register_hook(
+    app: &App,
+    github: &Octocrab,
+    full_name: &str,
+    github_repo_id: i64,
+) -> Result<(i64, Vec<u8>), AppError> {
+    let secret = webhook::new_secret();
+    let hook_id =
+        api::create_hook(github, full_name, &webhook::hook_url(&app.config), &secret).await?;
+    Ok((
+        hook_id,
+        webhook::seal_secret(&app.cipher, github_repo_id, &secret),
+    ))
+}
+
 #[Object]
 impl RepositoryMutation {
     /// Links one of your GitHub repositories (`owner/name`, on which you have admin rights)
@@ -113,17 +130,7 @@ impl RepositoryMutation {
             .into());
         }
         let head = api::branch_head(&github, &remote.full_name, &remote.default_branch).await?;
-        let secret = webhook::new_secret();
-        let hook_id = api::create_hook(
-            &github,
-            &remote.full_name,
-            &webhook::hook_url(&app.config),
-            &secret,
-        )
-        .await?;
-        let sealed = app
-            .cipher
-            .seal(&Repository::secret_context(remote.id), secret.as_bytes());
+        let (hook_id, sealed) = register_hook(app, &github, &remote.full_name, remote.id).await?;
         let new = NewRepository {
             course_id: assignment.course_id,
             assignment_id: assignment.id,
@@ -244,18 +251,13 @@ impl RepositoryMutation {
             // The ping's delivery marks the hook active when it arrives.
             repository
         } else {
-            let secret = webhook::new_secret();
-            let hook_id = api::create_hook(
+            let (hook_id, sealed) = register_hook(
+                app,
                 &github,
                 &repository.full_name,
-                &webhook::hook_url(&app.config),
-                &secret,
+                repository.github_repo_id,
             )
             .await?;
-            let sealed = app.cipher.seal(
-                &Repository::secret_context(repository.github_repo_id),
-                secret.as_bytes(),
-            );
             tracing::info!(
                 repository = repository.id,
                 hook = hook_id,

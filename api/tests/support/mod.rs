@@ -405,10 +405,8 @@ impl TestApp {
         )
         .await?;
         let secret = format!("whsec-{}", rand_suffix());
-        let sealed = self.app.cipher.seal(
-            &Repository::secret_context(github_repo_id),
-            secret.as_bytes(),
-        );
+        let sealed =
+            lectern::forge::github::webhook::seal_secret(&self.app.cipher, github_repo_id, &secret);
         Repository::set_webhook(
             &mut conn,
             repository.id,

@@ -47,6 +47,14 @@ pub fn new_secret() -> String {
     hex::encode(bytes)
 }
 
+/// A repository's webhook secret sealed for storage, bound to the repository's GitHub id.
+pub fn seal_secret(cipher: &crate::crypto::Cipher, github_repo_id: i64, secret: &str) -> Vec<u8> {
+    cipher.seal(
+        &crate::db::models::Repository::secret_context(github_repo_id),
+        secret.as_bytes(),
+    )
+}
+
 /// The part of every repository event that says which repository it is about.
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
