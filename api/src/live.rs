@@ -7,6 +7,8 @@
 //! what it misses from the database instead, so it never sees a gap, and never holds up a
 //! build or another subscriber.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
@@ -35,7 +37,7 @@ pub struct LogAppended {
     pub build: i64,
     pub first: i32,
     pub last: i32,
-    pub chunks: Option<std::sync::Arc<Vec<crate::db::models::LogChunk>>>,
+    pub chunks: Option<Arc<Vec<crate::db::models::LogChunk>>>,
 }
 
 /// The process's hub: broadcast channels fed by the database's notifications.
@@ -43,6 +45,9 @@ pub struct LogAppended {
 pub struct Hub {
     logs: broadcast::Sender<LogAppended>,
     builds: broadcast::Sender<BuildChange>,
+    /// Builds whose log someone here follows, with how many follow it: only their batches
+    /// are read from the database.
+    watched: Arc<Mutex<HashMap<i64, usize>>>,
 }
 
 impl Default for Hub {
@@ -50,11 +55,51 @@ impl Default for Hub {
         Self {
             logs: broadcast::channel(4096).0,
             builds: broadcast::channel(4096).0,
+            watched: Arc::default(),
+        }
+    }
+}
+
+/// A subscriber following one build's log; stops counting when dropped.
+pub struct Watch {
+    watched: Arc<Mutex<HashMap<i64, usize>>>,
+    build: i64,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = watched.get_mut(&self.build) {
+            *count -= 1;
+            if *count == 0 {
+                watched.remove(&self.build);
+            }
         }
     }
 }
 
 impl Hub {
+    /// Counts a subscriber of `build`'s log for as long as the returned guard lives.
+    pub fn watch(&self, build: i64) -> Watch {
+        *self
+            .watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(build)
+            .or_default() += 1;
+        Watch {
+            watched: self.watched.clone(),
+            build,
+        }
+    }
+
+    fn is_watched(&self, build: i64) -> bool {
+        self.watched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&build)
+    }
+
     pub fn logs(&self) -> broadcast::Receiver<LogAppended> {
         self.logs.subscribe()
     }
@@ -77,7 +122,7 @@ impl Hub {
                 let last = i32::try_from(last).unwrap_or(i32::MAX);
                 let mut chunks = None;
                 if let Some(app) = app
-                    && self.logs.receiver_count() > 0
+                    && self.is_watched(build)
                     && last >= first
                     && let Ok(mut conn) = app.db().await
                     && let Ok(read) = crate::db::models::LogChunk::list(
@@ -89,7 +134,7 @@ impl Hub {
                     .await
                     && read.first().map(|c| c.seq) == Some(first)
                 {
-                    chunks = Some(std::sync::Arc::new(read));
+                    chunks = Some(Arc::new(read));
                 }
                 let _ = self.logs.send(LogAppended {
                     build,
@@ -180,6 +225,13 @@ mod tests {
         assert_eq!((appended.build, appended.first, appended.last), (12, 5, 7));
         assert!(appended.chunks.is_none(), "no database to read from here");
         assert!(logs.try_recv().is_err());
+        // Followers are counted per build, and forgotten when they go.
+        let (first, second) = (hub.watch(12), hub.watch(12));
+        assert!(hub.is_watched(12) && !hub.is_watched(13));
+        drop(first);
+        assert!(hub.is_watched(12));
+        drop(second);
+        assert!(!hub.is_watched(12));
         assert_eq!(
             builds.try_recv().ok(),
             Some(BuildChange {

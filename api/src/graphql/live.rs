@@ -44,7 +44,10 @@ impl LiveSubscription {
         }
         let mut logs = app.hub.logs();
         let mut builds = app.hub.builds();
+        let watch = app.hub.watch(id);
         Ok(async_stream::stream! {
+            // Counted as a follower of this build for as long as the stream lives.
+            let _watch = watch;
             let mut after = after;
             let mut ended = false;
             loop {
