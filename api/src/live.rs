@@ -6,6 +6,11 @@
 //! a subscriber that is behind (it lagged, or the batch does not follow what it has) reads
 //! what it misses from the database instead, so it never sees a gap, and never holds up a
 //! build or another subscriber.
+//!
+//! Subscribers rely on the notifications only while the hub is listening: the hub says when
+//! its connection drops and comes back (notifications may have been missed in between, so
+//! subscribers re-read), and subscribers poll the database only while it is down. A
+//! thousand idle subscribers thus cost no queries at all.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,7 +18,7 @@ use std::time::Duration;
 
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use futures::StreamExt as _;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::app::App;
 
@@ -22,12 +27,14 @@ pub const LOG_CHANNEL: &str = "lectern_log";
 /// The channel builds' changes of state are announced on (by a trigger).
 pub const BUILD_CHANNEL: &str = "lectern_build_updated";
 
-/// A build changed state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A build changed state: its row as read once by the hub after the change (`None` when it
+/// could not be read: subscribers read it themselves then).
+#[derive(Clone, Debug)]
 pub struct BuildChange {
     pub build: i64,
     pub repository: i64,
     pub course: i64,
+    pub row: Option<Arc<crate::db::models::Build>>,
 }
 
 /// New output of a build was stored: chunks `first..=last`, read once by the hub (`None`
@@ -45,6 +52,9 @@ pub struct LogAppended {
 pub struct Hub {
     logs: broadcast::Sender<LogAppended>,
     builds: broadcast::Sender<BuildChange>,
+    /// `Some(n)` while the `n`th connection listens for notifications, `None` while there is
+    /// none: every change of it may have lost notifications.
+    listening: watch::Sender<Option<u64>>,
     /// Builds whose log someone here follows, with how many follow it: only their batches
     /// are read from the database.
     watched: Arc<Mutex<HashMap<i64, usize>>>,
@@ -55,6 +65,7 @@ impl Default for Hub {
         Self {
             logs: broadcast::channel(4096).0,
             builds: broadcast::channel(4096).0,
+            listening: watch::channel(None).0,
             watched: Arc::default(),
         }
     }
@@ -108,6 +119,17 @@ impl Hub {
         self.builds.subscribe()
     }
 
+    /// Whether notifications arrive (`Some`), changing whenever the listening connection
+    /// drops or is replaced: a subscriber that sees a change re-reads the database, and
+    /// polls it while nothing listens.
+    pub fn listening(&self) -> watch::Receiver<Option<u64>> {
+        self.listening.subscribe()
+    }
+
+    fn set_listening(&self, connection: Option<u64>) {
+        self.listening.send_replace(connection);
+    }
+
     /// Passes one notification on; for a log flush, with its chunks read from `app`'s
     /// database when anyone here listens.
     async fn dispatch(&self, app: Option<&App>, channel: &str, payload: &str) {
@@ -144,13 +166,23 @@ impl Hub {
                 });
             }
             BUILD_CHANNEL => {
-                if let (Some(build), Some(repository), Some(course)) = (next(), next(), next()) {
-                    let _ = self.builds.send(BuildChange {
-                        build,
-                        repository,
-                        course,
-                    });
+                let (Some(build), Some(repository), Some(course)) = (next(), next(), next()) else {
+                    return;
+                };
+                let mut row = None;
+                if let Some(app) = app
+                    && self.builds.receiver_count() > 0
+                    && let Ok(mut conn) = app.db().await
+                    && let Ok(read) = crate::db::models::Build::find(&mut conn, build).await
+                {
+                    row = Some(Arc::new(read));
                 }
+                let _ = self.builds.send(BuildChange {
+                    build,
+                    repository,
+                    course,
+                    row,
+                });
             }
             _ => {}
         }
@@ -176,7 +208,7 @@ pub async fn announce_log(
 /// connection drops (subscribers poll meanwhile, so nothing is lost, only later).
 pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
+        for connection in 1.. {
             match crate::db::connect(app.config.database_url.expose()).await {
                 Ok(mut conn) => {
                     let listened = async {
@@ -190,10 +222,15 @@ pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
                     .await;
                     match listened {
                         Ok(_) => {
+                            app.hub.set_listening(Some(connection));
                             let mut stream = std::pin::pin!(conn.notifications_stream());
                             while let Some(Ok(n)) = stream.next().await {
                                 app.hub.dispatch(Some(&app), &n.channel, &n.payload).await;
                             }
+                            app.hub.set_listening(None);
+                            tracing::warn!(
+                                "live updates lost their connection; subscribers poll until it is back"
+                            );
                         }
                         Err(err) => {
                             tracing::warn!(error = %err, "live updates cannot LISTEN; subscribers poll");
@@ -232,13 +269,23 @@ mod tests {
         assert!(hub.is_watched(12));
         drop(second);
         assert!(!hub.is_watched(12));
-        assert_eq!(
-            builds.try_recv().ok(),
-            Some(BuildChange {
-                build: 12,
-                repository: 3,
-                course: 1
-            })
-        );
+        let change = builds.try_recv().expect("a build message");
+        assert_eq!((change.build, change.repository, change.course), (12, 3, 1));
+        assert!(change.row.is_none());
+    }
+
+    #[tokio::test]
+    async fn subscribers_see_the_listener_come_and_go() {
+        let hub = Hub::default();
+        let mut listening = hub.listening();
+        assert_eq!(*listening.borrow_and_update(), None);
+        hub.set_listening(Some(1));
+        assert!(listening.has_changed().expect("the hub is alive"));
+        assert_eq!(*listening.borrow_and_update(), Some(1));
+        // A new connection after a drop is a change even if nobody looked in between.
+        hub.set_listening(None);
+        hub.set_listening(Some(2));
+        assert!(listening.has_changed().expect("the hub is alive"));
+        assert_eq!(*listening.borrow_and_update(), Some(2));
     }
 }

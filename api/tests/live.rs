@@ -83,11 +83,60 @@ async fn a_log_replays_then_goes_live_without_gap_or_duplicate_across_a_reconnec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_notice_when_the_server_stops_hearing_notifications() -> anyhow::Result<()> {
+    // Subscribers wait on notifications and query nothing while the server hears them. Cut
+    // the server's listening connection just before the build ends, so that the build's
+    // last chunks and its end are announced while nobody listens: the log must still
+    // arrive whole and complete.
+    let command = "for i in $(seq 1 40); do echo line $i; sleep 0.05; done; sleep 0.5";
+    let p = Pipeline::start("local", json!({ "testCommand": command }), &[]).await?;
+    let mut ws = WsClient::connect(&p.app.base, &p.octocat.cookie_header(), None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    ws.subscribe("log", LOG, json!({ "id": p.first_build }))
+        .await?;
+    let (mut seqs, mut stdout) = (Vec::new(), String::new());
+    let completed = read_log(&mut ws, &mut seqs, &mut stdout, |s| s.contains("line 35\n")).await?;
+    assert!(!completed, "the build should still be running");
+    let mut conn = p.app.db.conn().await?;
+    let cut: Vec<Cut> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+        ),
+        &mut conn,
+    )
+    .await?;
+    assert!(
+        cut.iter().any(|c| c.terminated),
+        "the server's listening connection should have been found"
+    );
+    let completed = tokio::time::timeout(
+        Duration::from_secs(20),
+        read_log(&mut ws, &mut seqs, &mut stdout, |_| false),
+    )
+    .await??;
+    assert!(completed);
+    assert_eq!(stdout, expected_lines());
+    let contiguous: Vec<i64> = (0..i64::try_from(seqs.len())?).collect();
+    assert_eq!(seqs, contiguous, "every chunk once, in order");
+    Ok(())
+}
+
+#[derive(diesel::QueryableByName)]
+struct Cut {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    terminated: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_are_authorized_like_queries() -> anyhow::Result<()> {
     let p = Pipeline::start("local", json!({ "testCommand": "sleep 20" }), &[]).await?;
-    // No session: closed with 4401.
+    // No session, or one that expired: connection_init is refused with 4403.
     let refused = WsClient::connect(&p.app.base, "", None).await?;
-    assert_eq!(refused.err(), Some(End::Closed(4401)));
+    assert_eq!(refused.err(), Some(End::Closed(4403)));
+    let expired = WsClient::connect(&p.app.base, "lectern_session=not-a-session", None).await?;
+    assert_eq!(expired.err(), Some(End::Closed(4403)));
     // Another site's page: the upgrade is refused.
     let cross = WsClient::connect(
         &p.app.base,
@@ -237,5 +286,38 @@ async fn silent_or_repeated_initialisation_closes_with_the_protocols_codes() -> 
     let started = std::time::Instant::now();
     assert_eq!(silent.end().await?, End::Closed(4408));
     assert!(started.elapsed() < Duration::from_secs(15));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_violations_close_with_the_protocols_codes() -> anyhow::Result<()> {
+    let app = support::TestApp::new().await?;
+    let ada = app.sign_in("ada").await?;
+    let cookie = ada.cookie_header();
+    let updates = "subscription { buildUpdated(courseId: \"1\") { id } }";
+
+    // Subscribing before connection_init: 4401.
+    let mut early = WsClient::open(&app.base, &cookie).await?;
+    early.subscribe("a", updates, json!({})).await?;
+    assert_eq!(early.end().await?, End::Closed(4401));
+
+    // Not a protocol message: 4400.
+    let mut junk = WsClient::open(&app.base, &cookie).await?;
+    junk.send_text("{\"type\":\"start\",\"id\":\"1\"}").await?;
+    assert_eq!(junk.end().await?, End::Closed(4400));
+
+    // A second subscription with the id of one still running: 4409.
+    let course = app.course(&ada, "systems").await?;
+    let query = "subscription($c: ID!) { buildUpdated(courseId: $c) { id } }";
+    let mut twice = WsClient::connect(&app.base, &cookie, None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    twice.subscribe("x", query, json!({ "c": course })).await?;
+    twice.subscribe("x", query, json!({ "c": course })).await?;
+    assert_eq!(twice.end().await?, End::Closed(4409));
+
+    // The legacy subscriptions-transport-ws protocol is not spoken.
+    let legacy = WsClient::connect_with_protocol(&app.base, &cookie, "graphql-ws").await?;
+    assert_eq!(legacy.err(), Some(End::Closed(400)));
     Ok(())
 }

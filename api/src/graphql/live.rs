@@ -14,8 +14,8 @@ use crate::auth::{Need, access};
 use crate::db::models::{Build, LogChunk};
 use crate::error::{AppError, GqlError};
 
-/// How often a subscriber looks at the database when no notification arrives (a missed
-/// notification only delays an update).
+/// How often a subscriber looks at the database while the hub does not listen for
+/// notifications (while it does, a subscriber waits for them and queries nothing).
 const POLL: Duration = Duration::from_secs(2);
 /// Chunks read from the database at a time.
 const PAGE: i64 = 200;
@@ -44,6 +44,7 @@ impl LiveSubscription {
         }
         let mut logs = app.hub.logs();
         let mut builds = app.hub.builds();
+        let mut listening = app.hub.listening();
         let watch = app.hub.watch(id);
         Ok(async_stream::stream! {
             // Counted as a follower of this build for as long as the stream lives.
@@ -79,7 +80,9 @@ impl LiveSubscription {
                     ended = true;
                     continue;
                 }
-                let deadline = tokio::time::sleep(POLL);
+                // Wait for the hub; poll only while it hears nothing.
+                let heard = listening.borrow_and_update().is_some();
+                let deadline = poll_unless(heard);
                 tokio::pin!(deadline);
                 loop {
                     tokio::select! {
@@ -108,6 +111,11 @@ impl LiveSubscription {
                             Ok(_) => {}
                             Err(RecvError::Lagged(_)) => break,
                             Err(RecvError::Closed) => return,
+                        },
+                        // The listener dropped or came back: notifications may be lost.
+                        changed = listening.changed() => match changed {
+                            Ok(()) => break,
+                            Err(_) => return,
                         },
                         () = &mut deadline => break,
                     }
@@ -168,7 +176,10 @@ impl LiveSubscription {
                 if !wanted {
                     continue;
                 }
-                if let Ok(mut conn) = app.db().await
+                // As read once by the hub for everyone, or by this subscriber if it could not.
+                if let Some(row) = change.row {
+                    yield BuildNode(Build::clone(&row));
+                } else if let Ok(mut conn) = app.db().await
                     && let Ok(build) = Build::find(&mut conn, change.build).await
                 {
                     yield BuildNode(build);
@@ -176,6 +187,14 @@ impl LiveSubscription {
             }
         })
     }
+}
+
+/// Ends after [`POLL`] unless `heard` (notifications arrive), when it never ends.
+async fn poll_unless(heard: bool) {
+    if heard {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(POLL).await;
 }
 
 #[derive(Clone, Copy)]
