@@ -4,6 +4,7 @@
 mod auth;
 mod graphql;
 mod health;
+mod subscriptions;
 mod web;
 mod webhooks;
 
@@ -51,7 +52,7 @@ pub fn router(app: App) -> Router {
     };
     let api = Router::new()
         .route("/graphql", post(graphql::execute).get(graphql::graphiql))
-        .route("/graphql/ws", get(graphql::subscribe))
+        .route("/graphql/ws", get(subscriptions::subscribe))
         .route("/auth/dev/login", post(auth::dev_login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/github/login", get(auth::github_login))

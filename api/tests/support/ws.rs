@@ -29,13 +29,35 @@ pub enum End {
 impl WsClient {
     /// Opens `base`'s `/graphql/ws` without initialising the connection.
     pub async fn open(base: &str, cookie: &str) -> anyhow::Result<Self> {
+        Self::connect_with_protocol(base, cookie, "graphql-transport-ws")
+            .await?
+            .map_err(|end| anyhow::anyhow!("upgrade refused: {end:?}"))
+    }
+
+    /// Opens `base`'s `/graphql/ws` asking for `protocol`, without initialising.
+    pub async fn connect_with_protocol(
+        base: &str,
+        cookie: &str,
+        protocol: &str,
+    ) -> anyhow::Result<Result<Self, End>> {
         let url = format!("{}/graphql/ws", base.replacen("http", "ws", 1));
         let mut request = url.into_client_request()?;
         let headers = request.headers_mut();
-        headers.insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+        headers.insert("sec-websocket-protocol", protocol.parse()?);
         headers.insert("cookie", cookie.parse()?);
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Self { socket })
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Ok(Self { socket })),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Ok(Err(End::Closed(response.status().as_u16())))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Sends `text` as it is, valid protocol message or not.
+    pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        self.socket.send(Message::Text(text.into())).await?;
+        Ok(())
     }
 
     /// Sends `connection_init` (again).
