@@ -83,6 +83,44 @@ async fn a_log_replays_then_goes_live_without_gap_or_duplicate_across_a_reconnec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_updates_follow_changes_of_state_not_output() -> anyhow::Result<()> {
+    // Forty lines over two seconds are stored in a couple of dozen flushes; none of them
+    // is a change of the build's state.
+    let p = Pipeline::start("local", json!({ "testCommand": COUNTING }), &[]).await?;
+    let mut ws = WsClient::connect(&p.app.base, &p.octocat.cookie_header(), None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    ws.subscribe(
+        "b",
+        "subscription($id: ID!) { buildUpdated(buildId: $id) { status logBytes } }",
+        json!({ "id": p.first_build }),
+    )
+    .await?;
+    let mut seen = Vec::new();
+    loop {
+        let data = ws
+            .next_data("b")
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let status = data["buildUpdated"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        seen.push(status.clone());
+        if status == "PASSED" {
+            break;
+        }
+    }
+    assert!(
+        seen.len() <= 3,
+        "one update per change of state, not per flush of output: {seen:?}"
+    );
+    let log = finished(&p.octocat, &p.first_build, Duration::from_secs(10)).await?;
+    assert!(log["logBytes"].as_i64().unwrap_or(0) > 200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_notice_when_the_server_stops_hearing_notifications() -> anyhow::Result<()> {
     // Subscribers wait on notifications and query nothing while the server hears them. Cut
     // the server's listening connection just before the build ends, so that the build's

@@ -107,7 +107,16 @@ impl LiveSubscription {
                             Err(RecvError::Closed) => return,
                         },
                         message = builds.recv() => match message {
-                            Ok(m) if m.build == id => break,
+                            // A change of state brings no output; only the end matters
+                            // here (the row as the hub read it, or read it again).
+                            Ok(m) if m.build == id => match m.row {
+                                Some(row) if !row.status.is_finished() => {}
+                                Some(_) => {
+                                    ended = true;
+                                    break;
+                                }
+                                None => break,
+                            },
                             Ok(_) => {}
                             Err(RecvError::Lagged(_)) => break,
                             Err(RecvError::Closed) => return,
