@@ -11,6 +11,22 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Connects with a small read buffer: tungstenite zero-fills the whole buffer on each read,
+/// which with the default 128 KiB and a thousand clients costs more than the messages.
+async fn connect(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> Result<
+    (
+        Socket,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(16 * 1024);
+    tokio_tungstenite::connect_async_with_config(request, Some(config), false).await
+}
+
 pub struct WsClient {
     socket: Socket,
 }
@@ -45,7 +61,7 @@ impl WsClient {
         let headers = request.headers_mut();
         headers.insert("sec-websocket-protocol", protocol.parse()?);
         headers.insert("cookie", cookie.parse()?);
-        match tokio_tungstenite::connect_async(request).await {
+        match connect(request).await {
             Ok((socket, _)) => Ok(Ok(Self { socket })),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 Ok(Err(End::Closed(response.status().as_u16())))
@@ -92,7 +108,7 @@ impl WsClient {
         if let Some(origin) = origin {
             headers.insert("origin", origin.parse()?);
         }
-        let (socket, _) = match tokio_tungstenite::connect_async(request).await {
+        let (socket, _) = match connect(request).await {
             Ok(connected) => connected,
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 return Ok(Err(End::Closed(response.status().as_u16())));
@@ -115,6 +131,25 @@ impl WsClient {
             .send(Message::Text(message.to_string().into()))
             .await?;
         Ok(())
+    }
+
+    /// The next text message as it came (pings answered), or `None` when the socket
+    /// ended: for readers that time arrivals and parse later.
+    pub async fn next_raw(&mut self) -> anyhow::Result<Option<String>> {
+        loop {
+            match self.socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if text.starts_with(r#"{"type":"ping""#) {
+                        self.send(json!({ "type": "pong" })).await?;
+                        continue;
+                    }
+                    return Ok(Some(text.to_string()));
+                }
+                Some(Ok(Message::Close(_))) | None => return Ok(None),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(err.into()),
+            }
+        }
     }
 
     /// The next protocol message, or how the socket ended.
