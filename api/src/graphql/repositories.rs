@@ -11,8 +11,10 @@ use super::context::{app, db, parse_id, signed_in};
 use super::users::UserNode;
 use crate::app::App;
 use crate::auth::{CourseAccess, Need, access};
-use crate::db::enums::{BuildTrigger, DeliveryOutcome, WebhookStatus};
-use crate::db::models::{Build, BuildRequest, NewRepository, Repository, User, WebhookDelivery};
+use crate::db::enums::{BuildStatus, BuildTrigger, DeliveryOutcome, WebhookStatus};
+use crate::db::models::{
+    Build, BuildFilter, BuildRequest, NewRepository, Repository, User, WebhookDelivery,
+};
 use crate::error::{AppError, GqlResult};
 use crate::forge::github::api::{self, ForgeError};
 use crate::forge::github::{client_for_user, webhook};
@@ -313,20 +315,41 @@ impl RepositoryNode {
             User::find(&mut conn, self.repository.owner_id).await?,
         ))
     }
-    /// Builds, newest first.
+    /// Builds, newest first: `first` of them numbered below `before` (the last number of
+    /// the previous page), only of one status, branch or pull request when asked.
     async fn builds(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: i32,
+        before: Option<i32>,
+        status: Option<BuildStatus>,
+        branch: Option<String>,
+        pull_request: Option<i32>,
     ) -> GqlResult<Vec<BuildNode>> {
         let mut conn = db(ctx).await?;
+        let filter = BuildFilter {
+            before,
+            status,
+            branch,
+            pull_request,
+        };
         Ok(
-            Build::list_for_repository(&mut conn, self.repository.id, limit(first))
+            Build::list_for_repository(&mut conn, self.repository.id, &filter, limit(first))
                 .await?
                 .into_iter()
                 .map(BuildNode)
                 .collect(),
         )
+    }
+    /// Branches built, most recently built first.
+    async fn branches(&self, ctx: &Context<'_>) -> GqlResult<Vec<String>> {
+        let mut conn = db(ctx).await?;
+        Ok(Build::branches(&mut conn, self.repository.id, i64::from(MAX_LIST)).await?)
+    }
+    /// Pull requests built, most recently built first.
+    async fn pull_requests(&self, ctx: &Context<'_>) -> GqlResult<Vec<i32>> {
+        let mut conn = db(ctx).await?;
+        Ok(Build::pull_requests(&mut conn, self.repository.id, i64::from(MAX_LIST)).await?)
     }
     /// Recent webhook deliveries, newest first, like GitHub's "Recent Deliveries". Staff only.
     async fn deliveries(

@@ -4,6 +4,7 @@
 mod auth;
 mod graphql;
 mod health;
+mod logs;
 mod subscriptions;
 mod web;
 mod webhooks;
@@ -57,6 +58,7 @@ pub fn router(app: App) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/github/login", get(auth::github_login))
         .route("/auth/github/callback", get(auth::github_callback))
+        .route("/builds/{id}/log", get(logs::download))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route_layer(middleware::from_fn_with_state(app.clone(), check_origin))

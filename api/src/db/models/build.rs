@@ -47,6 +47,16 @@ pub struct Build {
     pub superseded_by: Option<i64>,
 }
 
+/// Which builds of a repository to list (see [`Build::list_for_repository`]).
+#[derive(Clone, Debug, Default)]
+pub struct BuildFilter {
+    /// Only builds numbered below this (the last number of the previous page).
+    pub before: Option<i32>,
+    pub status: Option<BuildStatus>,
+    pub branch: Option<String>,
+    pub pull_request: Option<i32>,
+}
+
 /// What to build: the commit and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildRequest {
@@ -119,18 +129,75 @@ impl Build {
         Ok(rows.into_iter().collect())
     }
 
-    /// The repository's builds, newest first.
+    /// A page of the repository's builds, newest first: those numbered below
+    /// `filter.before`, of one status, branch or pull request when the filter says so. Each
+    /// page is one index range scan, however many builds came before it.
     pub async fn list_for_repository(
         conn: &mut AsyncPgConnection,
         repository_id: i64,
+        filter: &BuildFilter,
         limit: i64,
     ) -> QueryResult<Vec<Build>> {
-        builds::table
+        let mut query = builds::table
             .filter(builds::repository_id.eq(repository_id))
+            .into_boxed();
+        if let Some(before) = filter.before {
+            query = query.filter(builds::number.lt(before));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(builds::status.eq(status));
+        }
+        if let Some(branch) = &filter.branch {
+            query = query.filter(builds::branch.eq(branch.clone()));
+        }
+        if let Some(pull_request) = filter.pull_request {
+            query = query.filter(builds::pr_number.eq(pull_request));
+        }
+        query
             .order(builds::number.desc())
             .limit(limit)
             .select(Build::as_select())
             .load(conn)
             .await
+    }
+
+    /// The branches the repository's builds came from (pull requests aside), most recently
+    /// built first.
+    pub async fn branches(
+        conn: &mut AsyncPgConnection,
+        repository_id: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        use diesel::dsl::max;
+        let rows: Vec<(Option<String>, Option<i32>)> = builds::table
+            .filter(builds::repository_id.eq(repository_id))
+            .filter(builds::branch.is_not_null())
+            .filter(builds::pr_number.is_null())
+            .group_by(builds::branch)
+            .select((builds::branch, max(builds::number)))
+            .order(max(builds::number).desc())
+            .limit(limit)
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().filter_map(|(b, _)| b).collect())
+    }
+
+    /// The pull requests the repository's builds came from, most recently built first.
+    pub async fn pull_requests(
+        conn: &mut AsyncPgConnection,
+        repository_id: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<i32>> {
+        use diesel::dsl::max;
+        let rows: Vec<(Option<i32>, Option<i32>)> = builds::table
+            .filter(builds::repository_id.eq(repository_id))
+            .filter(builds::pr_number.is_not_null())
+            .group_by(builds::pr_number)
+            .select((builds::pr_number, max(builds::number)))
+            .order(max(builds::number).desc())
+            .limit(limit)
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().filter_map(|(p, _)| p).collect())
     }
 }

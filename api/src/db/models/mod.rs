@@ -14,7 +14,7 @@ pub mod user;
 pub mod webhook_delivery;
 
 pub use assignment::{Assignment, AssignmentChanges, NewAssignment};
-pub use build::{Build, BuildRequest};
+pub use build::{Build, BuildFilter, BuildRequest};
 pub use course::{Course, CourseCounts, CourseWithRole};
 pub use invite::{Invite, InviteState};
 pub use job::Job;

@@ -1,0 +1,80 @@
+//! `GET /builds/{id}/log`: a build's whole output as a plain-text download, for the
+//! viewer the build page would show it to.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::auth::{Need, Viewer, access};
+use crate::db::models::{Build, LogChunk};
+use crate::error::{AppError, AppResult};
+
+/// Chunks read from the database at a time while streaming the download.
+const PAGE: i64 = 64;
+
+/// Streams the stored chunks in order, every stream interleaved as it was written, escape
+/// sequences included (as a terminal would get them).
+pub async fn download(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let me = viewer.require()?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{id:?} is not a build id")))?;
+    let (build, repository) = {
+        let mut conn = state.app.db().await?;
+        let build = Build::find(&mut conn, id).await?;
+        let (repository, _) =
+            access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
+        (build, repository)
+    };
+    let app = state.app.clone();
+    let body = async_stream::stream! {
+        let mut after = None;
+        loop {
+            let page = match app.db().await {
+                Ok(mut conn) => LogChunk::list(&mut conn, id, after, PAGE).await,
+                Err(err) => {
+                    yield Err(std::io::Error::other(format!("{err}")));
+                    return;
+                }
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => {
+                    yield Err(std::io::Error::other(err));
+                    return;
+                }
+            };
+            let done = (page.len() as i64) < PAGE;
+            for chunk in page {
+                after = Some(chunk.seq);
+                yield Ok(Bytes::from(chunk.data));
+            }
+            if done {
+                return;
+            }
+        }
+    };
+    let name = format!(
+        "{}-build-{}.log",
+        repository.full_name.replace('/', "-"),
+        build.number
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
