@@ -273,3 +273,184 @@ async fn a_student_links_their_repository_from_the_course_page() -> anyhow::Resu
     browser.close().await?;
     result
 }
+
+/// Saves what the browser shows as `name`.png among the test artifacts; returns its path.
+async fn screenshot(browser: &Client, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, browser.screenshot().await?)?;
+    Ok(path)
+}
+
+/// Keeps the page's errors (console.error, uncaught exceptions, wasm panics) in
+/// `window.__errors`, to print when a test fails.
+async fn capture_errors(browser: &Client) -> anyhow::Result<()> {
+    browser
+        .execute(
+            "window.__errors = []; const original = console.error;
+             console.error = (...args) => { window.__errors.push(args.map(String).join(' ')); original(...args); };
+             window.addEventListener('error', e => window.__errors.push(String(e.message)));",
+            vec![],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Waits until `css` matches an element (within 20 s).
+async fn present(browser: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+    Ok(browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
+async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::Result<()> {
+    let dir = web_dir();
+    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
+        bail!("no built web client in {dir}: run scripts/build-web");
+    }
+    let command = "sleep 1; for i in $(seq 1 60); do printf '\\033[32mok\\033[0m line %s\\n' $i; sleep 0.1; done";
+    let p = support::pipeline::Pipeline::start(
+        "local",
+        json!({ "testCommand": command }),
+        &[("LECTERN_WEB_DIR", dir.as_str())],
+    )
+    .await?;
+    p.app
+        .enroll(&p.ada, &p.course, "mallory", "STUDENT")
+        .await?;
+    let driver = Driver::start().await?;
+    let browser = driver.browser().await?;
+    browser.set_window_size(1280, 900).await?;
+    let result = async {
+        browser
+            .goto(&format!("{}/sign-in?next=/", p.app.base))
+            .await?;
+        sign_in(&browser, "octocat").await?;
+        text_with(&browser, "[data-testid=courses]", "Course cs101").await?;
+
+        // Time to the first rendered course page, from navigation to its assignments.
+        let started = std::time::Instant::now();
+        browser
+            .goto(&format!("{}/courses/cs101", p.app.base))
+            .await?;
+        text_with(&browser, "[data-testid=assignments]", "hw1").await?;
+        let first_render = started.elapsed();
+        screenshot(&browser, "course").await?;
+        capture_errors(&browser).await?;
+
+        // The course page leads to the running build.
+        click(&browser, Locator::LinkText("build #1")).await?;
+        present(&browser, "[data-testid=build-header][data-status=RUNNING]").await?;
+        // Lines arrive while it runs: some now, more later, coloured, in order.
+        let early = text_with(&browser, "[data-testid=log-view]", "line 5\n").await?;
+        assert!(
+            !early.contains("line 60"),
+            "the log should still be growing"
+        );
+        present(&browser, "[data-testid=build-header][data-status=RUNNING]").await?;
+        let green = present(&browser, ".log-line .ansi-fg2").await?;
+        assert_eq!(green.text().await?, "ok");
+        text_with(&browser, "[data-testid=log-feed]", "Live").await?;
+        screenshot(&browser, "build-running").await?;
+
+        // It finishes: the header follows without a reload, the log is whole.
+        present(&browser, "[data-testid=build-header][data-status=PASSED]").await?;
+        text_with(&browser, "[data-testid=log-view]", "line 60").await?;
+        text_with(&browser, "[data-testid=log-feed]", "Complete").await?;
+        let counted = text_with(&browser, "[data-testid=log-lines]", "lines").await?;
+        let lines: usize = counted.split_whitespace().next().unwrap_or("0").parse()?;
+        assert!((60..70).contains(&lines), "{counted}");
+        // Search jumps to a match and says which.
+        let search = browser.find(Locator::Css("input[type=search]")).await?;
+        search.send_keys("line 42").await?;
+        search.send_keys("\u{E007}").await?; // Enter
+        text_with(&browser, "[data-testid=search-count]", "1 of 1").await?;
+        assert!(
+            present(&browser, ".log-line.hit")
+                .await?
+                .text()
+                .await?
+                .contains("line 42")
+        );
+        screenshot(&browser, "build-passed").await?;
+
+        // Retry: a new attempt starts, and the page goes to it.
+        let first = browser.current_url().await?;
+        click(&browser, Locator::Css("[data-testid=retry]")).await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while browser.current_url().await? == first {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "retry did not open the new build"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let header = text_with(&browser, "[data-testid=build-header]", "#2").await?;
+        assert!(header.contains("retry of"), "{header}");
+        present(&browser, "[data-testid=build-header][data-status=RUNNING]").await?;
+        text_with(&browser, "[data-testid=log-view]", "line 3\n").await?;
+
+        // The repository page lists both, newest first.
+        click(&browser, Locator::LinkText("octocat/hw1")).await?;
+        let table = text_with(&browser, "[data-testid=builds]", "#1").await?;
+        assert!(table.find("#2") < table.find("#1"), "{table}");
+        screenshot(&browser, "repository").await?;
+
+        // Another student of the course is refused the page, and sees no log.
+        let build_url = first.to_string();
+        click(&browser, Locator::Css("form[action='/auth/logout'] button")).await?;
+        text_with(&browser, ".welcome", "Sign in").await?;
+        browser
+            .goto(&format!("{}/sign-in?next=/", p.app.base))
+            .await?;
+        sign_in(&browser, "mallory").await?;
+        text_with(&browser, "[data-testid=courses]", "Course cs101").await?;
+        browser.goto(&build_url).await?;
+        let refused = text_with(&browser, "[data-testid=build-error]", "cannot be shown").await?;
+        assert!(!refused.contains("line 1"), "{refused}");
+        assert!(
+            browser
+                .find(Locator::Css("[data-testid=log-view]"))
+                .await
+                .is_err()
+        );
+        screenshot(&browser, "build-refused").await?;
+
+        let timings =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/timings.txt");
+        std::fs::write(
+            &timings,
+            format!(
+                "first rendered course page: {} ms\n",
+                first_render.as_millis()
+            ),
+        )?;
+        eprintln!(
+            "first rendered course page: {} ms",
+            first_render.as_millis()
+        );
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = screenshot(&browser, "failure").await;
+        if let Ok(errors) = browser
+            .execute("return window.__errors || []", vec![])
+            .await
+        {
+            eprintln!("errors in the page: {errors}");
+        }
+        eprintln!(
+            "page at failure ({:?}):\n{}",
+            browser.current_url().await.ok(),
+            browser.source().await.unwrap_or_default()
+        );
+    }
+    browser.close().await?;
+    result
+}

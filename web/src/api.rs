@@ -125,11 +125,12 @@ pub struct RepositoryRow {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildRow {
+    pub id: String,
     pub number: i32,
     pub status: String,
 }
 
-const REPOSITORY_FIELDS: &str = "id fullName webhookStatus builds(first: 1) { number status }";
+const REPOSITORY_FIELDS: &str = "id fullName webhookStatus builds(first: 1) { id number status }";
 
 #[derive(Deserialize)]
 struct CourseData {
@@ -199,6 +200,140 @@ pub async fn link_repository(
     let data: LinkData = graphql(
         &format!("mutation($a: ID!, $name: String!) {{ linkRepository(assignmentId: $a, fullName: $name) {{ {REPOSITORY_FIELDS} }} }}"),
         json!({ "a": assignment_id, "name": full_name }),
+    )
+    .await?;
+    Ok(data.repository)
+}
+
+/// A build as its page shows it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildDetail {
+    pub id: String,
+    pub number: i32,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub trigger: String,
+    pub branch: Option<String>,
+    pub pull_request: Option<i32>,
+    pub commit_sha: String,
+    pub commit_message: String,
+    pub commit_author: Option<String>,
+    pub attempt: i32,
+    pub retry_of: Option<String>,
+    pub superseded_by: Option<String>,
+    pub received_at: String,
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub executor: Option<String>,
+    pub exit_code: Option<i32>,
+    pub cancel_requested: bool,
+    pub queue_position: Option<i32>,
+    pub tests_passed: Option<i32>,
+    pub tests_failed: Option<i32>,
+    pub tests_skipped: Option<i32>,
+    pub log_bytes: i64,
+    pub log_truncated: bool,
+    pub repository: Option<RepositoryRef>,
+}
+
+impl BuildDetail {
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.status.as_str(), "QUEUED" | "RUNNING")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryRef {
+    pub id: String,
+    pub full_name: String,
+}
+
+/// Every field of a build the pages show (also what `buildUpdated` sends).
+pub const BUILD_FIELDS: &str = "id number status statusReason trigger branch pullRequest commitSha commitMessage commitAuthor attempt retryOf supersededBy receivedAt queuedAt startedAt finishedAt executor exitCode cancelRequested queuePosition testsPassed testsFailed testsSkipped logBytes logTruncated";
+
+#[derive(Deserialize)]
+struct BuildData {
+    build: BuildDetail,
+}
+
+pub async fn build(id: &str) -> Result<BuildDetail, ApiError> {
+    let data: BuildData = graphql(
+        &format!(
+            "query($id: ID!) {{ build(id: $id) {{ {BUILD_FIELDS} repository {{ id fullName }} }} }}"
+        ),
+        json!({ "id": id }),
+    )
+    .await?;
+    Ok(data.build)
+}
+
+/// Queues a new attempt of a build; returns it.
+pub async fn retry_build(id: &str) -> Result<BuildDetail, ApiError> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "retryBuild")]
+        build: BuildDetail,
+    }
+    let data: Data = graphql(
+        &format!("mutation($id: ID!) {{ retryBuild(id: $id) {{ {BUILD_FIELDS} }} }}"),
+        json!({ "id": id }),
+    )
+    .await?;
+    Ok(data.build)
+}
+
+/// Asks for a build to stop.
+pub async fn cancel_build(id: &str) -> Result<BuildDetail, ApiError> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "cancelBuild")]
+        build: BuildDetail,
+    }
+    let data: Data = graphql(
+        &format!("mutation($id: ID!) {{ cancelBuild(id: $id) {{ {BUILD_FIELDS} }} }}"),
+        json!({ "id": id }),
+    )
+    .await?;
+    Ok(data.build)
+}
+
+/// One page of a repository's builds, with where builds came from.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryPage {
+    pub id: String,
+    pub full_name: String,
+    pub default_branch: String,
+    pub webhook_status: String,
+    pub branches: Vec<String>,
+    pub pull_requests: Vec<i32>,
+    pub builds: Vec<BuildDetail>,
+}
+
+/// Which builds to list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BuildQuery {
+    pub before: Option<i32>,
+    pub status: Option<String>,
+    pub branch: Option<String>,
+    pub pull_request: Option<i32>,
+}
+
+/// Builds per page of the repository view.
+pub const BUILDS_PER_PAGE: i32 = 25;
+
+pub async fn repository(id: &str, query: &BuildQuery) -> Result<RepositoryPage, ApiError> {
+    #[derive(Deserialize)]
+    struct Data {
+        repository: RepositoryPage,
+    }
+    let data: Data = graphql(
+        &format!("query($id: ID!, $first: Int!, $before: Int, $status: BuildStatus, $branch: String, $pr: Int) {{ repository(id: $id) {{ id fullName defaultBranch webhookStatus branches pullRequests builds(first: $first, before: $before, status: $status, branch: $branch, pullRequest: $pr) {{ {BUILD_FIELDS} }} }} }}"),
+        json!({ "id": id, "first": BUILDS_PER_PAGE, "before": query.before, "status": query.status,
+                "branch": query.branch, "pr": query.pull_request }),
     )
     .await?;
     Ok(data.repository)

@@ -2,9 +2,13 @@
 //! talking to it on the same origin (GraphQL over HTTP; the session is an HttpOnly cookie the
 //! client never sees).
 
+mod ansi;
 mod api;
+mod live;
+mod log;
 mod route;
 mod session;
+mod time;
 mod views;
 
 use dioxus::prelude::*;

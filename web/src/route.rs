@@ -2,7 +2,9 @@
 
 use dioxus::prelude::*;
 
-use crate::views::{CoursePage, Home, JoinPage, NotFound, Shell, SignIn};
+use crate::views::{
+    BuildPage, CoursePage, Home, JoinPage, NotFound, RepositoryPage, Shell, SignIn,
+};
 
 /// The routes; each names the view component that renders it.
 #[derive(Routable, Clone, PartialEq, Debug)]
@@ -15,6 +17,10 @@ pub enum Route {
         SignIn { next: String },
         #[route("/courses/:slug")]
         CoursePage { slug: String },
+        #[route("/repositories/:id")]
+        RepositoryPage { id: String },
+        #[route("/builds/:id")]
+        BuildPage { id: String },
         #[route("/join/:code")]
         JoinPage { code: String },
         #[route("/:..segments")]

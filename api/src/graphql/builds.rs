@@ -77,6 +77,18 @@ impl BuildNode {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    /// The repository it built (checked again: a build reached through a list is only as
+    /// visible as its repository).
+    async fn repository(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<super::repositories::RepositoryNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (repository, access) =
+            access::repository(&mut conn, me, self.0.repository_id, Need::Member).await?;
+        Ok(super::repositories::RepositoryNode { repository, access })
+    }
     /// The build's number within its repository.
     async fn number(&self) -> i32 {
         self.0.number

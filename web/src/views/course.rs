@@ -1,7 +1,9 @@
 use dioxus::prelude::*;
 
 use super::home::role_label;
+use super::status::StatusBadge;
 use crate::api::{self, AssignmentRow, RepositoryRow};
+use crate::route::Route;
 
 /// A course: its assignments, and for a student their repository for each (linked, with its
 /// latest build, or a form to link one). The full course page comes with the dashboard.
@@ -87,15 +89,15 @@ fn StudentRepository(assignment: AssignmentRow, on_linked: EventHandler<()>) -> 
 
 #[component]
 fn LinkedRepository(repo: RepositoryRow) -> Element {
-    let latest = repo.builds.first().map(|b| {
-        let status = b.status.to_lowercase();
-        (b.number, status.replace('_', " "), status.replace('_', "-"))
-    });
+    let latest = repo.builds.first().cloned();
     rsx! {
         span { class: "repository", "data-testid": "repository",
-            code { "{repo.full_name}" }
+            Link { to: Route::RepositoryPage { id: repo.id.clone() }, code { "{repo.full_name}" } }
             match latest {
-                Some((number, status, class)) => rsx! { " · build #{number} ", span { class: "status status-{class}", "{status}" } },
+                Some(b) => rsx! {
+                    " · " Link { to: Route::BuildPage { id: b.id.clone() }, "build #{b.number}" } " "
+                    StatusBadge { status: b.status.clone() }
+                },
                 None => rsx! { span { class: "muted", " · no builds yet" } },
             }
             if repo.webhook_status != "ACTIVE" && repo.webhook_status != "PENDING" {

@@ -1,0 +1,66 @@
+//! Times as people read them: "3 minutes ago" with the exact time on hover, and durations.
+
+/// Milliseconds since the epoch of an RFC 3339 time from the server (`None` if unparsable).
+pub fn parse(rfc3339: &str) -> Option<f64> {
+    let ms = js_sys::Date::parse(rfc3339);
+    (!ms.is_nan()).then_some(ms)
+}
+
+pub fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// "just now", "5 seconds ago", "3 minutes ago", "2 hours ago", "4 days ago".
+pub fn ago(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as i64;
+    let (n, unit) = match s {
+        0..=4 => return "just now".to_owned(),
+        5..=59 => (s, "second"),
+        60..=3599 => (s / 60, "minute"),
+        3600..=86_399 => (s / 3600, "hour"),
+        _ => (s / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// "0.4 s", "42 s", "3 min 5 s", "1 h 2 min".
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 10.0 {
+        return format!("{s:.1} s");
+    }
+    let s = s.round() as i64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// How long ago `rfc3339` was, as [`ago`] says it.
+pub fn relative(rfc3339: &str) -> String {
+    parse(rfc3339).map_or_else(|| rfc3339.to_owned(), |t| ago((now() - t) / 1000.0))
+}
+
+/// The exact time, for a tooltip: "2026-12-04 22:03:07 UTC".
+pub fn exact(rfc3339: &str) -> String {
+    let trimmed: String = rfc3339.replace('T', " ").chars().take(19).collect();
+    format!("{trimmed} UTC")
+}
+
+/// Seconds from `start` to `end` (or to now while it runs).
+pub fn between(start: &str, end: Option<&str>) -> Option<f64> {
+    let start = parse(start)?;
+    let end = end.and_then(parse).unwrap_or_else(now);
+    Some((end - start) / 1000.0)
+}
+
+/// Waits `ms` milliseconds (a browser timer).
+pub async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

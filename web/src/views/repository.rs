@@ -1,0 +1,170 @@
+//! A repository: its builds newest first, by branch or pull request and by status, a page
+//! at a time (each page starts below the last number of the one before, so the thousandth
+//! page is as quick as the first). New builds and changes appear live.
+
+use dioxus::prelude::*;
+use serde_json::json;
+
+use super::status::{StatusBadge, Timestamp};
+use crate::api::{self, BUILDS_PER_PAGE, BuildDetail, BuildQuery, RepositoryPage as Page};
+use crate::live;
+use crate::route::Route;
+use crate::time;
+
+const STATUSES: [&str; 7] = [
+    "QUEUED",
+    "RUNNING",
+    "PASSED",
+    "FAILED",
+    "ERRORED",
+    "TIMED_OUT",
+    "CANCELLED",
+];
+
+#[component]
+pub fn RepositoryPage(id: String) -> Element {
+    let mut filter = use_signal(BuildQuery::default);
+    // Numbers where each earlier page started, to go back.
+    let mut pages = use_signal(Vec::<Option<i32>>::new);
+    let mut page = use_resource(use_reactive!(|id| async move {
+        let query = filter();
+        api::repository(&id, &query).await
+    }));
+    // A change to any of the repository's builds refreshes the page in view.
+    use_resource(use_reactive!(|id| async move {
+        loop {
+            live::subscribe(
+                "subscription($r: ID!) { buildUpdated(repositoryId: $r) { id } }",
+                json!({ "r": id }),
+                |_| page.restart(),
+            )
+            .await;
+            time::sleep(2000).await;
+        }
+    }));
+    let mut set_filter = move |next: BuildQuery| {
+        pages.set(Vec::new());
+        filter.set(next);
+    };
+
+    let title = match &*page.read() {
+        Some(Ok(p)) => p.full_name.clone(),
+        _ => "Repository".to_owned(),
+    };
+    super::set_title(&title);
+    rsx! {
+        match &*page.read() {
+            None => rsx! { div { class: "skeleton-block tall", "aria-busy": "true", "aria-label": "Loading builds" } },
+            Some(Err(err)) => rsx! {
+                section { class: "empty-state error-state", "data-testid": "repository-error",
+                    h1 { "This repository cannot be shown" }
+                    p { "{err}" }
+                    p { Link { to: Route::Home {}, "Back to your courses" } }
+                }
+            },
+            Some(Ok(repo)) => {
+                let repo: Page = repo.clone();
+                let current = filter();
+                let last = repo.builds.last().map(|b| b.number);
+                let full = repo.builds.len() as i32 == BUILDS_PER_PAGE;
+                rsx! {
+                    h1 { code { "{repo.full_name}" } }
+                    if repo.webhook_status == "MISSING" || repo.webhook_status == "FAILED" {
+                        p { class: "status-reason", "Webhook {repo.webhook_status.to_lowercase()}: pushes may not be built until it is repaired." }
+                    }
+                    nav { class: "tabs", "aria-label": "Branches and pull requests",
+                        button { class: if current.branch.is_none() && current.pull_request.is_none() { "tab active" } else { "tab" },
+                            onclick: move |_| set_filter(BuildQuery { status: filter().status, ..Default::default() }), "All" }
+                        for branch in repo.branches.clone() {
+                            button { key: "b-{branch}",
+                                class: if current.branch.as_deref() == Some(branch.as_str()) { "tab active" } else { "tab" },
+                                onclick: {
+                                    let branch = branch.clone();
+                                    move |_| set_filter(BuildQuery { branch: Some(branch.clone()), status: filter().status, ..Default::default() })
+                                },
+                                "{branch}"
+                            }
+                        }
+                        for pr in repo.pull_requests.clone() {
+                            button { key: "p-{pr}",
+                                class: if current.pull_request == Some(pr) { "tab active" } else { "tab" },
+                                onclick: move |_| set_filter(BuildQuery { pull_request: Some(pr), status: filter().status, ..Default::default() }),
+                                "PR #{pr}"
+                            }
+                        }
+                    }
+                    div { class: "filters",
+                        label { r#for: "status-filter", "Status " }
+                        select { id: "status-filter", "data-testid": "status-filter",
+                            onchange: move |e| {
+                                let value = e.value();
+                                let status = (!value.is_empty()).then_some(value);
+                                set_filter(BuildQuery { status, ..filter() });
+                            },
+                            option { value: "", selected: current.status.is_none(), "Any" }
+                            for s in STATUSES {
+                                option { value: s, selected: current.status.as_deref() == Some(s), {super::build::status_word(s)} }
+                            }
+                        }
+                    }
+                    if repo.builds.is_empty() {
+                        section { class: "empty-state",
+                            p { if current == BuildQuery::default() { "No builds yet. Push a commit to this repository and it is built here within seconds." } else { "No builds match these filters." } }
+                        }
+                    } else {
+                        BuildsTable { builds: repo.builds.clone() }
+                    }
+                    nav { class: "pager", "aria-label": "Pages",
+                        button { class: "button subtle", disabled: pages.read().is_empty(),
+                            onclick: move |_| {
+                                let before = pages.write().pop().flatten();
+                                filter.write().before = before;
+                            },
+                            "← Newer" }
+                        button { class: "button subtle", disabled: !full, "data-testid": "older",
+                            onclick: move |_| {
+                                let here = filter().before;
+                                pages.write().push(here);
+                                filter.write().before = last;
+                            },
+                            "Older →" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[component]
+pub fn BuildsTable(builds: Vec<BuildDetail>) -> Element {
+    rsx! {
+        div { class: "table-scroll",
+        table { class: "table builds", "data-testid": "builds",
+            thead { tr {
+                th { scope: "col", "Status" } th { scope: "col", "#" } th { scope: "col", "Source" }
+                th { scope: "col", "Commit" } th { scope: "col", "Trigger" } th { scope: "col", "Queued" }
+                th { scope: "col", "Started" } th { scope: "col", "Duration" } th { scope: "col", "Attempt" }
+            } }
+            tbody {
+                for b in builds {
+                    tr { key: "{b.id}",
+                        td { StatusBadge { status: b.status.clone() } }
+                        td { Link { to: Route::BuildPage { id: b.id.clone() }, "#{b.number}" } }
+                        td { {b.pull_request.map(|pr| format!("PR #{pr}")).or(b.branch.clone()).unwrap_or_else(|| "—".into())} }
+                        td { class: "commit",
+                            code { title: "{b.commit_sha}", {b.commit_sha.chars().take(7).collect::<String>()} }
+                            " {b.commit_message.lines().next().unwrap_or_default()}"
+                            if let Some(author) = &b.commit_author { span { class: "muted", " — {author}" } }
+                        }
+                        td { {super::build::status_word(&b.trigger)} }
+                        td { Timestamp { at: b.queued_at.clone() } }
+                        td { if let Some(s) = &b.started_at { Timestamp { at: s.clone() } } else { span { class: "muted", "—" } } }
+                        td { {b.started_at.as_deref().and_then(|s| time::between(s, b.finished_at.as_deref())).map(time::duration).unwrap_or_else(|| "—".into())} }
+                        td { "{b.attempt}" }
+                    }
+                }
+            }
+        }
+        }
+    }
+}
