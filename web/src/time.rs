@@ -64,3 +64,31 @@ pub async fn sleep(ms: i32) {
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_in_the_largest_whole_unit() {
+        assert_eq!(ago(-3.0), "just now");
+        assert_eq!(ago(4.4), "just now");
+        assert_eq!(ago(5.0), "5 seconds ago");
+        assert_eq!(ago(61.0), "1 minute ago");
+        assert_eq!(ago(7200.0), "2 hours ago");
+        assert_eq!(ago(86_400.0 * 3.5), "3 days ago");
+    }
+
+    #[test]
+    fn durations_keep_a_decimal_only_when_short() {
+        assert_eq!(duration(0.42), "0.4 s");
+        assert_eq!(duration(42.0), "42 s");
+        assert_eq!(duration(185.0), "3 min 5 s");
+        assert_eq!(duration(3720.0), "1 h 2 min");
+    }
+
+    #[test]
+    fn exact_times_drop_fractions() {
+        assert_eq!(exact("2026-12-04T22:03:07.123456Z"), "2026-12-04 22:03:07 UTC");
+    }
+}
