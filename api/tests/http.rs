@@ -373,3 +373,37 @@ async fn the_built_client_is_served_with_deep_links() -> anyhow::Result<()> {
     std::fs::remove_dir_all(dir)?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompressed_files_go_to_browsers_that_accept_them() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("lectern-web-br-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("index.html"), "<!doctype html><div id=main></div>")?;
+    std::fs::write(dir.join("web_bg.wasm"), b"\0asm plain")?;
+    std::fs::write(dir.join("web_bg.wasm.br"), b"brotli bytes")?;
+    std::fs::write(dir.join("web_bg.wasm.gz"), b"gzip bytes")?;
+    let app = TestApp::builder()
+        .env("LECTERN_WEB_DIR", dir.to_str().unwrap_or_default())
+        .start()
+        .await?;
+    // reqwest here decodes nothing, so the bytes show which file was sent.
+    let client = reqwest::Client::builder().no_brotli().no_gzip().build()?;
+    let get = |encoding: &'static str| {
+        client
+            .get(format!("{}/web_bg.wasm", app.base))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let br = get("gzip, br").await?;
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["content-type"], "application/wasm");
+    assert_eq!(br.bytes().await?.as_ref(), b"brotli bytes");
+    let gz = get("gzip").await?;
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.bytes().await?.as_ref(), b"gzip bytes");
+    let plain = get("identity").await?;
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await?.as_ref(), b"\0asm plain");
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}

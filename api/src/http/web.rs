@@ -26,7 +26,11 @@ pub fn router(app: &App) -> Router {
         tracing::warn!(dir = %dir.display(), "the web client is not built; serving a notice at /");
         return Router::new().fallback(not_built).layer(csp);
     }
-    let files = ServeDir::new(&dir).fallback(ServeFile::new(index));
+    // scripts/build-web stores each file also as .br and .gz: sent to browsers that take them.
+    let files = ServeDir::new(&dir)
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(ServeFile::new(index).precompressed_br().precompressed_gzip());
     Router::new().fallback_service(files).layer(csp)
 }
 
