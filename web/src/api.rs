@@ -2,6 +2,12 @@
 //! shapes of the data the views read.
 
 use gloo_net::http::Request;
+
+/// Every document the client sends, from `web/graphql`, checked against `schema.graphql`
+/// when the client is built (see `build.rs`).
+pub mod documents {
+    include!(concat!(env!("OUT_DIR"), "/documents.rs"));
+}
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -81,11 +87,7 @@ struct MeData {
 
 /// The signed-in person, or `None`.
 pub async fn me() -> Result<Option<Me>, ApiError> {
-    let data: MeData = graphql(
-        "{ me { login name avatarUrl courses { slug name term viewerRole counts { students assignments } } } }",
-        json!({}),
-    )
-    .await?;
+    let data: MeData = graphql(documents::ME, json!({})).await?;
     Ok(data.me)
 }
 
@@ -130,19 +132,13 @@ pub struct BuildRow {
     pub status: String,
 }
 
-const REPOSITORY_FIELDS: &str = "id fullName webhookStatus builds(first: 1) { id number status }";
-
 #[derive(Deserialize)]
 struct CourseData {
     course: CourseDetail,
 }
 
 pub async fn course(slug: &str) -> Result<CourseDetail, ApiError> {
-    let data: CourseData = graphql(
-        &format!("query($slug: String!) {{ course(slug: $slug) {{ name term viewerRole assignments {{ id slug title points dueAt testCommand repositories {{ {REPOSITORY_FIELDS} }} }} }} }}"),
-        json!({ "slug": slug }),
-    )
-    .await?;
+    let data: CourseData = graphql(documents::COURSE, json!({ "slug": slug })).await?;
     Ok(data.course)
 }
 
@@ -160,7 +156,7 @@ pub struct SignInOptions {
 }
 
 pub async fn sign_in_options() -> Result<SignInOptions, ApiError> {
-    let data: SignInData = graphql("{ signInOptions { devLogin github } }", json!({})).await?;
+    let data: SignInData = graphql(documents::SIGN_IN_OPTIONS, json!({})).await?;
     Ok(data.options)
 }
 
@@ -178,11 +174,7 @@ pub struct JoinedCourse {
 
 /// Redeems an invite code.
 pub async fn join(code: &str) -> Result<JoinedCourse, ApiError> {
-    let data: JoinData = graphql(
-        "mutation($code: String!) { joinCourse(code: $code) { slug name } }",
-        json!({ "code": code }),
-    )
-    .await?;
+    let data: JoinData = graphql(documents::JOIN_COURSE, json!({ "code": code })).await?;
     Ok(data.course)
 }
 
@@ -198,7 +190,7 @@ pub async fn link_repository(
     full_name: &str,
 ) -> Result<RepositoryRow, ApiError> {
     let data: LinkData = graphql(
-        &format!("mutation($a: ID!, $name: String!) {{ linkRepository(assignmentId: $a, fullName: $name) {{ {REPOSITORY_FIELDS} }} }}"),
+        documents::LINK_REPOSITORY,
         json!({ "a": assignment_id, "name": full_name }),
     )
     .await?;
@@ -251,22 +243,13 @@ pub struct RepositoryRef {
     pub full_name: String,
 }
 
-/// Every field of a build the pages show (also what `buildUpdated` sends).
-pub const BUILD_FIELDS: &str = "id number status statusReason trigger branch pullRequest commitSha commitMessage commitAuthor attempt retryOf supersededBy receivedAt queuedAt startedAt finishedAt executor exitCode cancelRequested queuePosition testsPassed testsFailed testsSkipped logBytes logTruncated";
-
 #[derive(Deserialize)]
 struct BuildData {
     build: BuildDetail,
 }
 
 pub async fn build(id: &str) -> Result<BuildDetail, ApiError> {
-    let data: BuildData = graphql(
-        &format!(
-            "query($id: ID!) {{ build(id: $id) {{ {BUILD_FIELDS} repository {{ id fullName }} }} }}"
-        ),
-        json!({ "id": id }),
-    )
-    .await?;
+    let data: BuildData = graphql(documents::BUILD, json!({ "id": id })).await?;
     Ok(data.build)
 }
 
@@ -277,11 +260,7 @@ pub async fn retry_build(id: &str) -> Result<BuildDetail, ApiError> {
         #[serde(rename = "retryBuild")]
         build: BuildDetail,
     }
-    let data: Data = graphql(
-        &format!("mutation($id: ID!) {{ retryBuild(id: $id) {{ {BUILD_FIELDS} }} }}"),
-        json!({ "id": id }),
-    )
-    .await?;
+    let data: Data = graphql(documents::RETRY_BUILD, json!({ "id": id })).await?;
     Ok(data.build)
 }
 
@@ -292,11 +271,7 @@ pub async fn cancel_build(id: &str) -> Result<BuildDetail, ApiError> {
         #[serde(rename = "cancelBuild")]
         build: BuildDetail,
     }
-    let data: Data = graphql(
-        &format!("mutation($id: ID!) {{ cancelBuild(id: $id) {{ {BUILD_FIELDS} }} }}"),
-        json!({ "id": id }),
-    )
-    .await?;
+    let data: Data = graphql(documents::CANCEL_BUILD, json!({ "id": id })).await?;
     Ok(data.build)
 }
 
@@ -331,7 +306,7 @@ pub async fn repository(id: &str, query: &BuildQuery) -> Result<RepositoryPage, 
         repository: RepositoryPage,
     }
     let data: Data = graphql(
-        &format!("query($id: ID!, $first: Int!, $before: Int, $status: BuildStatus, $branch: String, $pr: Int) {{ repository(id: $id) {{ id fullName defaultBranch webhookStatus branches pullRequests builds(first: $first, before: $before, status: $status, branch: $branch, pullRequest: $pr) {{ {BUILD_FIELDS} }} }} }}"),
+        documents::REPOSITORY,
         json!({ "id": id, "first": BUILDS_PER_PAGE, "before": query.before, "status": query.status,
                 "branch": query.branch, "pr": query.pull_request }),
     )

@@ -89,6 +89,9 @@ mod tests {
 
     #[test]
     fn exact_times_drop_fractions() {
-        assert_eq!(exact("2026-12-04T22:03:07.123456Z"), "2026-12-04 22:03:07 UTC");
+        assert_eq!(
+            exact("2026-12-04T22:03:07.123456Z"),
+            "2026-12-04 22:03:07 UTC"
+        );
     }
 }

@@ -30,7 +30,11 @@ pub fn router(app: &App) -> Router {
     let files = ServeDir::new(&dir)
         .precompressed_br()
         .precompressed_gzip()
-        .fallback(ServeFile::new(index).precompressed_br().precompressed_gzip());
+        .fallback(
+            ServeFile::new(index)
+                .precompressed_br()
+                .precompressed_gzip(),
+        );
     Router::new().fallback_service(files).layer(csp)
 }
 

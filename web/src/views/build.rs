@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::log_view::LogView;
 use super::status::{StatusBadge, Timestamp};
-use crate::api::{self, BUILD_FIELDS, BuildDetail};
+use crate::api::{self, BuildDetail};
 use crate::live;
 use crate::route::Route;
 use crate::time;
@@ -23,10 +23,8 @@ pub fn BuildPage(id: String) -> Element {
         if !ok {
             return;
         }
-        let query =
-            format!("subscription($id: ID!) {{ buildUpdated(buildId: $id) {{ {BUILD_FIELDS} }} }}");
         loop {
-            live::subscribe(&query, json!({ "id": id }), |data| {
+            live::subscribe(api::documents::BUILD_UPDATED, json!({ "id": id }), |data| {
                 if let Ok(update) =
                     serde_json::from_value::<BuildDetail>(data["buildUpdated"].clone())
                     && let Some(Ok(current)) = &mut *detail.write()

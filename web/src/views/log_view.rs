@@ -11,7 +11,6 @@ use crate::live::{self, End};
 use crate::log::{self, Log, Stream};
 use crate::time;
 
-const LOG_QUERY: &str = "subscription($id: ID!, $after: Int) { buildLog(buildId: $id, after: $after) { seq stream text } }";
 /// Each line's height in pixels (the stylesheet's `--log-line`).
 const LINE_HEIGHT: f64 = 20.0;
 /// Lines drawn above and below the view.
@@ -62,7 +61,7 @@ pub fn LogView(build_id: String, finished: bool, truncated: bool) -> Element {
         loop {
             let after = log.peek().last_seq();
             let end = live::subscribe(
-                LOG_QUERY,
+                crate::api::documents::BUILD_LOG,
                 json!({ "id": build_id, "after": after }),
                 |data| {
                     let chunk = &data["buildLog"];

@@ -34,7 +34,7 @@ pub fn RepositoryPage(id: String) -> Element {
     use_resource(use_reactive!(|id| async move {
         loop {
             live::subscribe(
-                "subscription($r: ID!) { buildUpdated(repositoryId: $r) { id } }",
+                api::documents::REPOSITORY_BUILDS_UPDATED,
                 json!({ "r": id }),
                 |_| page.restart(),
             )
