@@ -454,3 +454,110 @@ async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::R
     browser.close().await?;
     result
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
+async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Result<()> {
+    let dir = web_dir();
+    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
+        bail!("no built web client in {dir}: run scripts/build-web");
+    }
+    let p = support::pipeline::Pipeline::start(
+        "local",
+        json!({ "testCommand": "echo hello" }),
+        &[("LECTERN_WEB_DIR", dir.as_str())],
+    )
+    .await?;
+    support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(30)).await?;
+    let driver = Driver::start().await?;
+    let browser = driver.browser().await?;
+    browser.set_window_size(1280, 900).await?;
+    let result = async {
+        browser
+            .goto(&format!("{}/sign-in?next=/courses/cs101", p.app.base))
+            .await?;
+        sign_in(&browser, "ada").await?;
+        text_with(&browser, "[data-testid=assignments]", "1 linked").await?;
+        capture_errors(&browser).await?;
+
+        // The roster: the instructor and the student.
+        click(&browser, Locator::Css("button.tab:nth-child(2)")).await?;
+        text_with(&browser, "[data-testid=people-instructor]", "@ada").await?;
+        text_with(&browser, "[data-testid=people-student]", "@octocat").await?;
+
+        // The student's invite, used up; then one for TAs, two uses, seven days: listed,
+        // then revoked.
+        text_with(&browser, "[data-testid=invites] table", "used up").await?;
+        browser
+            .find(Locator::Css("#invite-role option[value=TA]"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .find(Locator::Css("#invite-expiry option[value='7']"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .find(Locator::Css("#invite-uses"))
+            .await?
+            .send_keys("2")
+            .await?;
+        click(&browser, Locator::Css(".invite-form button[type=submit]")).await?;
+        let listed = text_with(&browser, "[data-testid=invites] table", "/join/").await?;
+        assert!(
+            listed.contains("TA") && listed.contains("0 of 2") && listed.contains("active"),
+            "{listed}"
+        );
+        screenshot(&browser, "roster").await?;
+        click(&browser, Locator::Css("[data-testid=invites] table button")).await?;
+        text_with(&browser, "[data-testid=invites] table", "revoked").await?;
+        // A number of uses below one is refused by the field itself; nothing is created.
+        let uses = browser.find(Locator::Css("#invite-uses")).await?;
+        uses.clear().await?;
+        uses.send_keys("0").await?;
+        click(&browser, Locator::Css(".invite-form button[type=submit]")).await?;
+        present(&browser, "#invite-uses:invalid").await?;
+        let rows = browser
+            .find_all(Locator::Css("[data-testid=invites] tbody tr"))
+            .await?;
+        assert_eq!(rows.len(), 2, "the used-up invite and the revoked one");
+
+        // The course's activity: a retry elsewhere shows up without a reload.
+        click(&browser, Locator::Css("button.tab:nth-child(3)")).await?;
+        text_with(&browser, "[data-testid=activity]", "Watching the course").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        p.octocat
+            .gql(
+                "mutation($id: ID!) { retryBuild(id: $id) { id } }",
+                json!({ "id": p.first_build }),
+            )
+            .await?
+            .ok()?;
+        let item = text_with(&browser, "[data-testid=activity-item]", "#2").await?;
+        assert!(
+            item.contains("@octocat") && item.contains("octocat/hw1"),
+            "{item}"
+        );
+        present(&browser, "[data-testid=activity-item] [data-status=PASSED]").await?;
+        screenshot(&browser, "activity").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = screenshot(&browser, "failure-staff").await;
+        if let Ok(errors) = browser
+            .execute("return window.__errors || []", vec![])
+            .await
+        {
+            eprintln!("errors in the page: {errors}");
+        }
+        eprintln!(
+            "page at failure ({:?}):\n{}",
+            browser.current_url().await.ok(),
+            browser.source().await.unwrap_or_default()
+        );
+    }
+    browser.close().await?;
+    result
+}

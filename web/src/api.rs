@@ -78,6 +78,10 @@ pub struct CourseCard {
 pub struct Counts {
     pub students: i64,
     pub assignments: i64,
+    #[serde(default)]
+    pub tas: i64,
+    #[serde(default)]
+    pub instructors: i64,
 }
 
 #[derive(Deserialize)]
@@ -95,9 +99,13 @@ pub async fn me() -> Result<Option<Me>, ApiError> {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CourseDetail {
+    pub id: String,
     pub name: String,
     pub term: String,
     pub viewer_role: Option<String>,
+    pub viewer_is_staff: bool,
+    pub viewer_can_edit: bool,
+    pub counts: Counts,
     pub assignments: Vec<AssignmentRow>,
 }
 
@@ -312,4 +320,112 @@ pub async fn repository(id: &str, query: &BuildQuery) -> Result<RepositoryPage, 
     )
     .await?;
     Ok(data.repository)
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub user: Person,
+    pub role: String,
+    pub joined_at: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    pub id: String,
+    pub login: String,
+    pub name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// The course's roster as the viewer may see it.
+pub async fn roster(slug: &str) -> Result<Vec<Member>, ApiError> {
+    #[derive(Deserialize)]
+    struct Course {
+        members: Vec<Member>,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        course: Course,
+    }
+    let data: Data = graphql(documents::ROSTER, json!({ "slug": slug })).await?;
+    Ok(data.course.members)
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteRow {
+    pub id: String,
+    pub join_url: String,
+    pub role: String,
+    pub state: String,
+    pub expires_at: Option<String>,
+    pub max_uses: Option<i32>,
+    pub uses: i32,
+    pub created_at: String,
+}
+
+/// The course's invites (staff only).
+pub async fn invites(slug: &str) -> Result<Vec<InviteRow>, ApiError> {
+    #[derive(Deserialize)]
+    struct Course {
+        invites: Vec<InviteRow>,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        course: Course,
+    }
+    let data: Data = graphql(documents::INVITES, json!({ "slug": slug })).await?;
+    Ok(data.course.invites)
+}
+
+/// Creates an invite link for `role`, expiring after `days` (none: never) and usable
+/// `max_uses` times (none: no limit).
+pub async fn create_invite(
+    course_id: &str,
+    role: &str,
+    expires_at: Option<String>,
+    max_uses: Option<i32>,
+) -> Result<InviteRow, ApiError> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "createInvite")]
+        invite: InviteRow,
+    }
+    let input = json!({ "courseId": course_id, "role": role, "expiresAt": expires_at, "maxUses": max_uses });
+    let data: Data = graphql(documents::CREATE_INVITE, json!({ "input": input })).await?;
+    Ok(data.invite)
+}
+
+pub async fn revoke_invite(id: &str) -> Result<(), ApiError> {
+    let _: Value = graphql(documents::REVOKE_INVITE, json!({ "id": id })).await?;
+    Ok(())
+}
+
+/// A build changing state somewhere in a course, as the activity feed shows it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub id: String,
+    pub number: i32,
+    pub status: String,
+    pub branch: Option<String>,
+    pub pull_request: Option<i32>,
+    pub commit_message: String,
+    pub queued_at: String,
+    pub repository: ActivityRepository,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityRepository {
+    pub id: String,
+    pub full_name: String,
+    pub owner: Login,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Login {
+    pub login: String,
 }

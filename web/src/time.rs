@@ -10,10 +10,15 @@ pub fn now() -> f64 {
     js_sys::Date::now()
 }
 
-/// "just now", "5 seconds ago", "3 minutes ago", "2 hours ago", "4 days ago".
+/// "just now", "5 seconds ago", "3 minutes ago", "2 hours ago", "4 days ago"; for a time
+/// still to come (negative), "in 7 days".
 pub fn ago(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as i64;
-    let (n, unit) = match s {
+    let s = seconds.round() as i64;
+    if s < -4 {
+        let later = ago(-seconds);
+        return format!("in {}", later.trim_end_matches(" ago"));
+    }
+    let (n, unit) = match s.max(0) {
         0..=4 => return "just now".to_owned(),
         5..=59 => (s, "second"),
         60..=3599 => (s / 60, "minute"),
@@ -72,6 +77,8 @@ mod tests {
     #[test]
     fn ages_read_in_the_largest_whole_unit() {
         assert_eq!(ago(-3.0), "just now");
+        assert_eq!(ago(-86_400.0 * 7.0), "in 7 days");
+        assert_eq!(ago(-90.0), "in 1 minute");
         assert_eq!(ago(4.4), "just now");
         assert_eq!(ago(5.0), "5 seconds ago");
         assert_eq!(ago(61.0), "1 minute ago");

@@ -1,45 +1,103 @@
 use dioxus::prelude::*;
 
 use super::home::role_label;
+use super::roster::{ActivityTab, RosterTab};
 use super::status::StatusBadge;
 use crate::api::{self, AssignmentRow, RepositoryRow};
 use crate::route::Route;
 
-/// A course: its assignments, and for a student their repository for each (linked, with its
-/// latest build, or a form to link one). The full course page comes with the dashboard.
+/// Which part of the course page is shown.
+#[derive(Clone, Copy, PartialEq)]
+enum Tab {
+    Assignments,
+    Roster,
+    Activity,
+}
+
+/// A course, in tabs: its assignments (for a student, with their repository for each:
+/// linked with its latest build, or a form to link one), its roster and invites, and for
+/// staff the course's builds changing state, live.
 #[component]
 pub fn CoursePage(slug: String) -> Element {
     let mut course = use_resource(use_reactive!(
         |slug| async move { api::course(&slug).await }
     ));
+    let mut tab = use_signal(|| Tab::Assignments);
+    let title = match &*course.read() {
+        Some(Ok(detail)) => detail.name.clone(),
+        _ => "Course".to_owned(),
+    };
+    super::set_title(&title);
     match &*course.read() {
-        None => rsx! { p { class: "muted", "Loading…" } },
-        Some(Err(err)) => rsx! { p { class: "error", "{err}" } },
+        None => {
+            rsx! { div { class: "skeleton-block", "aria-busy": "true", "aria-label": "Loading the course" } }
+        }
+        Some(Err(err)) => rsx! {
+            section { class: "empty-state error-state",
+                h1 { "This course cannot be shown" }
+                p { "{err}" }
+                p { Link { to: Route::Home {}, "Back to your courses" } }
+            }
+        },
         Some(Ok(detail)) => {
             let student = detail.viewer_role.as_deref() == Some("STUDENT");
+            let counts = detail.counts.clone();
+            let tab_button = move |which: Tab, label: String| {
+                rsx! {
+                    button { class: if tab() == which { "tab active" } else { "tab" }, role: "tab",
+                        "aria-selected": tab() == which, onclick: move |_| tab.set(which), "{label}" }
+                }
+            };
             rsx! {
                 h1 { "{detail.name}" }
                 p { class: "muted", "{detail.term} · you are {role_label(detail.viewer_role.as_deref())}" }
-                h2 { "Assignments" }
-                if detail.assignments.is_empty() {
-                    p { class: "muted", "No assignments yet." }
+                nav { class: "tabs", role: "tablist", "aria-label": "Course sections",
+                    {tab_button(Tab::Assignments, format!("Assignments ({})", counts.assignments))}
+                    {tab_button(Tab::Roster, format!("Roster ({})", counts.students + counts.tas + counts.instructors))}
+                    if detail.viewer_is_staff {
+                        {tab_button(Tab::Activity, "Activity".to_owned())}
+                    }
                 }
-                table { class: "table", "data-testid": "assignments",
-                    thead { tr { th { "Assignment" } th { "Due" } th { "Points" } th { "Tests" } th { "Repository" } } }
-                    tbody {
-                        for a in detail.assignments.clone() {
-                            tr { key: "{a.slug}",
-                                td { "{a.title}" }
-                                td { {a.due_at.clone().map(|d| format!("{} UTC", d.replace('T', " ").chars().take(16).collect::<String>())).unwrap_or_else(|| "—".into())} }
-                                td { "{a.points}" }
-                                td { code { "{a.test_command}" } }
-                                td {
-                                    if student {
-                                        StudentRepository { assignment: a.clone(), on_linked: move |_| course.restart() }
-                                    } else {
-                                        span { class: "muted", "{a.repositories.len()} linked" }
-                                    }
-                                }
+                match tab() {
+                    Tab::Assignments => rsx! {
+                        AssignmentsTab { assignments: detail.assignments.clone(), student, on_linked: move |_| course.restart() }
+                    },
+                    Tab::Roster => rsx! {
+                        RosterTab { slug: slug.clone(), course_id: detail.id.clone(), staff: detail.viewer_is_staff }
+                    },
+                    Tab::Activity => rsx! { ActivityTab { course_id: detail.id.clone() } },
+                }
+            }
+        }
+    }
+}
+
+#[component]
+fn AssignmentsTab(
+    assignments: Vec<AssignmentRow>,
+    student: bool,
+    on_linked: EventHandler<()>,
+) -> Element {
+    if assignments.is_empty() {
+        return rsx! {
+            section { class: "empty-state", p { "No assignments yet. Instructors add them with createAssignment; they appear here." } }
+        };
+    }
+    rsx! {
+        table { class: "table", "data-testid": "assignments",
+            thead { tr { th { "Assignment" } th { "Due" } th { "Points" } th { "Tests" } th { "Repository" } } }
+            tbody {
+                for a in assignments {
+                    tr { key: "{a.slug}",
+                        td { "{a.title}" }
+                        td { {a.due_at.clone().map(|d| format!("{} UTC", d.replace('T', " ").chars().take(16).collect::<String>())).unwrap_or_else(|| "—".into())} }
+                        td { "{a.points}" }
+                        td { code { "{a.test_command}" } }
+                        td {
+                            if student {
+                                StudentRepository { assignment: a.clone(), on_linked: move |_| on_linked.call(()) }
+                            } else {
+                                span { class: "muted", "{a.repositories.len()} linked" }
                             }
                         }
                     }

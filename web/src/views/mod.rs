@@ -7,6 +7,7 @@ mod join;
 mod log_view;
 mod not_found;
 mod repository;
+mod roster;
 mod shell;
 mod sign_in;
 mod status;
