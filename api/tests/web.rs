@@ -561,3 +561,139 @@ async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Res
     browser.close().await?;
     result
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
+async fn instructors_create_courses_and_assignments_with_errors_beside_the_fields()
+-> anyhow::Result<()> {
+    let dir = web_dir();
+    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
+        bail!("no built web client in {dir}: run scripts/build-web");
+    }
+    let app = TestApp::builder()
+        .env("LECTERN_WEB_DIR", &dir)
+        .start()
+        .await?;
+    let driver = Driver::start().await?;
+    let browser = driver.browser().await?;
+    browser.set_window_size(1280, 1000).await?;
+    let result = async {
+        browser
+            .goto(&format!("{}/sign-in?next=/", app.base))
+            .await?;
+        sign_in(&browser, "grace").await?;
+        text_with(&browser, "main", "You are not in any course yet").await?;
+        capture_errors(&browser).await?;
+
+        // A slug the server refuses: the reason is under the slug field.
+        click(&browser, Locator::Css("[data-testid=new-course] summary")).await?;
+        let fill = |css: &'static str, text: &'static str| {
+            let browser = browser.clone();
+            async move {
+                let field = browser.find(Locator::Css(css)).await?;
+                field.clear().await?;
+                field.send_keys(text).await?;
+                Ok::<_, anyhow::Error>(())
+            }
+        };
+        fill("#course-name", "Compilers").await?;
+        fill("#course-slug", "Not A Slug!").await?;
+        fill("#course-term", "Spring 2027").await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=new-course] button[type=submit]"),
+        )
+        .await?;
+        let complaint = text_with(&browser, "#course-slug-error", "").await?;
+        assert!(!complaint.is_empty(), "the slug's error is shown beside it");
+        screenshot(&browser, "new-course-error").await?;
+        fill("#course-slug", "cs-420").await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=new-course] button[type=submit]"),
+        )
+        .await?;
+        text_with(&browser, "main h1", "Compilers").await?;
+        assert!(
+            browser
+                .current_url()
+                .await?
+                .path()
+                .ends_with("/courses/cs-420")
+        );
+
+        // An assignment without a test command: refused beside that field; then created.
+        text_with(&browser, "main", "No assignments yet").await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=new-assignment] summary"),
+        )
+        .await?;
+        fill("#a-title", "Lexer").await?;
+        fill("#a-slug", "lexer").await?;
+        browser
+            .find(Locator::Css("#a-command"))
+            .await?
+            .clear()
+            .await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=new-assignment] button[type=submit]"),
+        )
+        .await?;
+        text_with(&browser, "#a-command-error", "").await?;
+        screenshot(&browser, "new-assignment-error").await?;
+        fill("#a-command", "make test").await?;
+        fill("#a-points", "12.5").await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=new-assignment] button[type=submit]"),
+        )
+        .await?;
+        let table = text_with(&browser, "[data-testid=assignments]", "Lexer").await?;
+        assert!(
+            table.contains("make test") && table.contains("12.5"),
+            "{table}"
+        );
+
+        // The session ends elsewhere: the next page says so and leads back here.
+        let mut conn = app.db.conn().await?;
+        diesel_async::RunQueryDsl::execute(diesel::sql_query("DELETE FROM sessions"), &mut conn)
+            .await?;
+        browser
+            .goto(&format!("{}/courses/cs-420", app.base))
+            .await?;
+        text_with(
+            &browser,
+            "[data-testid=session-expired]",
+            "Your session has expired",
+        )
+        .await?;
+        screenshot(&browser, "session-expired").await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=session-expired] a.button"),
+        )
+        .await?;
+        sign_in(&browser, "grace").await?;
+        text_with(&browser, "main h1", "Compilers").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = screenshot(&browser, "failure-forms").await;
+        if let Ok(errors) = browser
+            .execute("return window.__errors || []", vec![])
+            .await
+        {
+            eprintln!("errors in the page: {errors}");
+        }
+        eprintln!(
+            "page at failure ({:?}):\n{}",
+            browser.current_url().await.ok(),
+            browser.source().await.unwrap_or_default()
+        );
+    }
+    browser.close().await?;
+    result
+}

@@ -17,6 +17,20 @@ use serde_json::{Value, json};
 pub struct ApiError {
     pub code: Option<String>,
     pub message: String,
+    /// The input field the error is about (`testCommand`), when it is about one.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// Whether the session is gone (signed out elsewhere, or expired).
+    pub fn is_unauthenticated(&self) -> bool {
+        self.code.as_deref() == Some("UNAUTHENTICATED")
+    }
+
+    /// The message when it is about `field`.
+    pub fn for_field(&self, field: &str) -> Option<String> {
+        (self.field.as_deref() == Some(field)).then(|| self.message.clone())
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -30,6 +44,7 @@ pub async fn graphql<T: DeserializeOwned>(query: &str, variables: Value) -> Resu
     let network = |e: gloo_net::Error| ApiError {
         code: None,
         message: format!("cannot reach the server: {e}"),
+        field: None,
     };
     let response = Request::post("/graphql")
         .json(&json!({ "query": query, "variables": variables }))
@@ -45,11 +60,13 @@ pub async fn graphql<T: DeserializeOwned>(query: &str, variables: Value) -> Resu
                 .as_str()
                 .unwrap_or("the server reported an error")
                 .to_owned(),
+            field: error["extensions"]["field"].as_str().map(str::to_owned),
         });
     }
     serde_json::from_value(body["data"].clone()).map_err(|e| ApiError {
         code: None,
         message: format!("unexpected answer from the server: {e}"),
+        field: None,
     })
 }
 
@@ -428,4 +445,26 @@ pub struct ActivityRepository {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Login {
     pub login: String,
+}
+
+/// Creates a course; the viewer becomes its instructor. Returns its slug.
+pub async fn create_course(slug: &str, name: &str, term: &str) -> Result<String, ApiError> {
+    #[derive(Deserialize)]
+    struct Created {
+        slug: String,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "createCourse")]
+        course: Created,
+    }
+    let input = json!({ "slug": slug, "name": name, "term": term });
+    let data: Data = graphql(documents::CREATE_COURSE, json!({ "input": input })).await?;
+    Ok(data.course.slug)
+}
+
+/// Creates an assignment from the form's fields (already shaped as the API's input).
+pub async fn create_assignment(input: Value) -> Result<(), ApiError> {
+    let _: Value = graphql(documents::CREATE_ASSIGNMENT, json!({ "input": input })).await?;
+    Ok(())
 }

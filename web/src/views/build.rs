@@ -4,6 +4,7 @@
 use dioxus::prelude::*;
 use serde_json::json;
 
+use super::errors::ErrorPanel;
 use super::log_view::LogView;
 use super::status::{StatusBadge, Timestamp};
 use crate::api::{self, BuildDetail};
@@ -49,13 +50,7 @@ pub fn BuildPage(id: String) -> Element {
     rsx! {
         match &*detail.read() {
             None => rsx! { BuildSkeleton {} },
-            Some(Err(err)) => rsx! {
-                section { class: "empty-state error-state", "data-testid": "build-error",
-                    h1 { "This build cannot be shown" }
-                    p { "{err}" }
-                    p { Link { to: Route::Home {}, "Back to your courses" } }
-                }
-            },
+            Some(Err(err)) => rsx! { ErrorPanel { what: "This build", error: err.clone(), testid: "build-error" } },
             Some(Ok(build)) => rsx! {
                 BuildHeader { detail: build.clone() }
                 LogView { build_id: build.id.clone(), finished: build.is_finished(), truncated: build.log_truncated }

@@ -1,5 +1,7 @@
 use dioxus::prelude::*;
 
+use super::errors::ErrorPanel;
+use super::forms::NewAssignmentForm;
 use super::home::role_label;
 use super::roster::{ActivityTab, RosterTab};
 use super::status::StatusBadge;
@@ -32,13 +34,9 @@ pub fn CoursePage(slug: String) -> Element {
         None => {
             rsx! { div { class: "skeleton-block", "aria-busy": "true", "aria-label": "Loading the course" } }
         }
-        Some(Err(err)) => rsx! {
-            section { class: "empty-state error-state",
-                h1 { "This course cannot be shown" }
-                p { "{err}" }
-                p { Link { to: Route::Home {}, "Back to your courses" } }
-            }
-        },
+        Some(Err(err)) => {
+            rsx! { ErrorPanel { what: "This course", error: err.clone(), testid: "course-error" } }
+        }
         Some(Ok(detail)) => {
             let student = detail.viewer_role.as_deref() == Some("STUDENT");
             let counts = detail.counts.clone();
@@ -61,6 +59,9 @@ pub fn CoursePage(slug: String) -> Element {
                 match tab() {
                     Tab::Assignments => rsx! {
                         AssignmentsTab { assignments: detail.assignments.clone(), student, on_linked: move |_| course.restart() }
+                        if detail.viewer_can_edit {
+                            NewAssignmentForm { course_id: detail.id.clone(), on_created: move |_| course.restart() }
+                        }
                     },
                     Tab::Roster => rsx! {
                         RosterTab { slug: slug.clone(), course_id: detail.id.clone(), staff: detail.viewer_is_staff }
@@ -80,7 +81,7 @@ fn AssignmentsTab(
 ) -> Element {
     if assignments.is_empty() {
         return rsx! {
-            section { class: "empty-state", p { "No assignments yet. Instructors add them with createAssignment; they appear here." } }
+            section { class: "empty-state", p { "No assignments yet. Instructors add them with the form below; they appear here for the whole course." } }
         };
     }
     rsx! {

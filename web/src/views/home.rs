@@ -1,5 +1,6 @@
 use dioxus::prelude::*;
 
+use super::forms::{JoinWithCode, NewCourseForm};
 use crate::route::Route;
 use crate::session::Session;
 
@@ -18,9 +19,14 @@ pub fn Home() -> Element {
             }
         },
         Some(Ok(Some(me))) => rsx! {
-            h1 { "My courses" }
+            div { class: "page-head",
+                h1 { "My courses" }
+                JoinWithCode {}
+            }
             if me.courses.is_empty() {
-                p { class: "muted", "You are not in any course yet. Ask your instructor for an invite link." }
+                section { class: "empty-state",
+                    p { "You are not in any course yet. Open the invite link your instructor shared, or paste its code above." }
+                }
             }
             ul { class: "cards", "data-testid": "courses",
                 for course in me.courses.clone() {
@@ -36,6 +42,7 @@ pub fn Home() -> Element {
                     }
                 }
             }
+            NewCourseForm {}
         },
     }
 }

@@ -2,6 +2,8 @@
 
 mod build;
 mod course;
+mod errors;
+mod forms;
 mod home;
 mod join;
 mod log_view;

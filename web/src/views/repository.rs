@@ -5,6 +5,7 @@
 use dioxus::prelude::*;
 use serde_json::json;
 
+use super::errors::ErrorPanel;
 use super::status::{StatusBadge, Timestamp};
 use crate::api::{self, BUILDS_PER_PAGE, BuildDetail, BuildQuery, RepositoryPage as Page};
 use crate::live;
@@ -55,13 +56,7 @@ pub fn RepositoryPage(id: String) -> Element {
     rsx! {
         match &*page.read() {
             None => rsx! { div { class: "skeleton-block tall", "aria-busy": "true", "aria-label": "Loading builds" } },
-            Some(Err(err)) => rsx! {
-                section { class: "empty-state error-state", "data-testid": "repository-error",
-                    h1 { "This repository cannot be shown" }
-                    p { "{err}" }
-                    p { Link { to: Route::Home {}, "Back to your courses" } }
-                }
-            },
+            Some(Err(err)) => rsx! { ErrorPanel { what: "This repository", error: err.clone(), testid: "repository-error" } },
             Some(Ok(repo)) => {
                 let repo: Page = repo.clone();
                 let current = filter();
