@@ -139,10 +139,7 @@ async fn sign_in(browser: &Client, login: &str) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<()> {
-    let dir = web_dir();
-    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
-        bail!("no built web client in {dir}: run scripts/build-web");
-    }
+    let dir = built_client()?;
     let app = TestApp::builder()
         .env("LECTERN_WEB_DIR", &dir)
         .start()
@@ -210,24 +207,13 @@ async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<(
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if result.is_err() {
-        eprintln!(
-            "page at failure ({:?}):\n{}",
-            browser.current_url().await.ok(),
-            browser.source().await.unwrap_or_default()
-        );
-    }
-    browser.close().await?;
-    result
+    finish(browser, result, "sign-in").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn a_student_links_their_repository_from_the_course_page() -> anyhow::Result<()> {
-    let dir = web_dir();
-    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
-        bail!("no built web client in {dir}: run scripts/build-web");
-    }
+    let dir = built_client()?;
     let world = support::github::World::start(
         &[("LECTERN_WEB_DIR", dir.as_str())],
         "89abcdef0123456789abcdef0123456789abcdef",
@@ -263,7 +249,29 @@ async fn a_student_links_their_repository_from_the_course_page() -> anyhow::Resu
         Ok::<_, anyhow::Error>(())
     }
     .await;
+    finish(browser, result, "link").await
+}
+
+/// The built web client's directory, or why the browser tests cannot run.
+fn built_client() -> anyhow::Result<String> {
+    let dir = web_dir();
+    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
+        bail!("no built web client in {dir}: run scripts/build-web");
+    }
+    Ok(dir)
+}
+
+/// Closes the browser; on a failure first keeps what it showed (a screenshot named after
+/// `test`, the page's errors, its source) for whoever reads the test's output.
+async fn finish(browser: Client, result: anyhow::Result<()>, test: &str) -> anyhow::Result<()> {
     if result.is_err() {
+        let _ = screenshot(&browser, &format!("failure-{test}")).await;
+        if let Ok(errors) = browser
+            .execute("return window.__errors || []", vec![])
+            .await
+        {
+            eprintln!("errors in the page: {errors}");
+        }
         eprintln!(
             "page at failure ({:?}):\n{}",
             browser.current_url().await.ok(),
@@ -309,10 +317,7 @@ async fn present(browser: &Client, css: &str) -> anyhow::Result<fantoccini::elem
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::Result<()> {
-    let dir = web_dir();
-    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
-        bail!("no built web client in {dir}: run scripts/build-web");
-    }
+    let dir = built_client()?;
     let command = "sleep 1; for i in $(seq 1 60); do printf '\\033[32mok\\033[0m line %s\\n' $i; sleep 0.1; done";
     let p = support::pipeline::Pipeline::start(
         "local",
@@ -437,31 +442,13 @@ async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::R
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if result.is_err() {
-        let _ = screenshot(&browser, "failure").await;
-        if let Ok(errors) = browser
-            .execute("return window.__errors || []", vec![])
-            .await
-        {
-            eprintln!("errors in the page: {errors}");
-        }
-        eprintln!(
-            "page at failure ({:?}):\n{}",
-            browser.current_url().await.ok(),
-            browser.source().await.unwrap_or_default()
-        );
-    }
-    browser.close().await?;
-    result
+    finish(browser, result, "build").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Result<()> {
-    let dir = web_dir();
-    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
-        bail!("no built web client in {dir}: run scripts/build-web");
-    }
+    let dir = built_client()?;
     let p = support::pipeline::Pipeline::start(
         "local",
         json!({ "testCommand": "echo hello" }),
@@ -544,32 +531,14 @@ async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Res
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if result.is_err() {
-        let _ = screenshot(&browser, "failure-staff").await;
-        if let Ok(errors) = browser
-            .execute("return window.__errors || []", vec![])
-            .await
-        {
-            eprintln!("errors in the page: {errors}");
-        }
-        eprintln!(
-            "page at failure ({:?}):\n{}",
-            browser.current_url().await.ok(),
-            browser.source().await.unwrap_or_default()
-        );
-    }
-    browser.close().await?;
-    result
+    finish(browser, result, "staff").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn instructors_create_courses_and_assignments_with_errors_beside_the_fields()
 -> anyhow::Result<()> {
-    let dir = web_dir();
-    if !std::path::Path::new(&dir).join("web_bg.wasm").is_file() {
-        bail!("no built web client in {dir}: run scripts/build-web");
-    }
+    let dir = built_client()?;
     let app = TestApp::builder()
         .env("LECTERN_WEB_DIR", &dir)
         .start()
@@ -680,20 +649,5 @@ async fn instructors_create_courses_and_assignments_with_errors_beside_the_field
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    if result.is_err() {
-        let _ = screenshot(&browser, "failure-forms").await;
-        if let Ok(errors) = browser
-            .execute("return window.__errors || []", vec![])
-            .await
-        {
-            eprintln!("errors in the page: {errors}");
-        }
-        eprintln!(
-            "page at failure ({:?}):\n{}",
-            browser.current_url().await.ok(),
-            browser.source().await.unwrap_or_default()
-        );
-    }
-    browser.close().await?;
-    result
+    finish(browser, result, "forms").await
 }
