@@ -405,6 +405,20 @@ async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::R
         let table = text_with(&browser, "[data-testid=builds]", "#1").await?;
         assert!(table.find("#2") < table.find("#1"), "{table}");
         screenshot(&browser, "repository").await?;
+        // The owner may look for missed pushes (none here); deliveries are for staff.
+        click(&browser, Locator::Css("[data-testid=sync]")).await?;
+        text_with(
+            &browser,
+            "[data-testid=repository-message]",
+            "nothing was missed",
+        )
+        .await?;
+        assert!(
+            browser
+                .find(Locator::Css("[data-testid=deliveries]"))
+                .await
+                .is_err()
+        );
 
         // Another student of the course is refused the page, and sees no log.
         let build_url = first.to_string();
@@ -528,6 +542,16 @@ async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Res
         );
         present(&browser, "[data-testid=activity-item] [data-status=PASSED]").await?;
         screenshot(&browser, "activity").await?;
+
+        // From the feed to the build, to its repository: staff see its deliveries.
+        click(&browser, Locator::Css("[data-testid=activity-item] a")).await?;
+        click(&browser, Locator::Css("[data-testid=build-header] h1 a")).await?;
+        text_with(
+            &browser,
+            "[data-testid=deliveries]",
+            "No webhook deliveries yet",
+        )
+        .await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;

@@ -468,3 +468,52 @@ pub async fn create_assignment(input: Value) -> Result<(), ApiError> {
     let _: Value = graphql(documents::CREATE_ASSIGNMENT, json!({ "input": input })).await?;
     Ok(())
 }
+
+/// A webhook delivery as GitHub's "Recent Deliveries" would list it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub id: String,
+    pub delivery_id: Option<String>,
+    pub event: String,
+    pub action: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub status_code: i32,
+    pub received_at: String,
+    pub build_id: Option<String>,
+}
+
+/// The repository's recent webhook deliveries (staff only).
+pub async fn deliveries(repository_id: &str) -> Result<Vec<Delivery>, ApiError> {
+    #[derive(Deserialize)]
+    struct Repository {
+        deliveries: Vec<Delivery>,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        repository: Repository,
+    }
+    let data: Data = graphql(
+        documents::REPOSITORY_DELIVERIES,
+        json!({ "id": repository_id }),
+    )
+    .await?;
+    Ok(data.repository.deliveries)
+}
+
+/// Queues builds of branch heads never built; how many.
+pub async fn sync_repository(id: &str) -> Result<i64, ApiError> {
+    let data: Value = graphql(documents::SYNC_REPOSITORY, json!({ "id": id })).await?;
+    Ok(data["syncRepository"].as_i64().unwrap_or(0))
+}
+
+pub async fn repair_webhook(id: &str) -> Result<(), ApiError> {
+    let _: Value = graphql(documents::REPAIR_WEBHOOK, json!({ "id": id })).await?;
+    Ok(())
+}
+
+pub async fn unlink_repository(id: &str) -> Result<(), ApiError> {
+    let _: Value = graphql(documents::UNLINK_REPOSITORY, json!({ "id": id })).await?;
+    Ok(())
+}

@@ -63,7 +63,10 @@ pub fn RepositoryPage(id: String) -> Element {
                 let last = repo.builds.last().map(|b| b.number);
                 let full = repo.builds.len() as i32 == BUILDS_PER_PAGE;
                 rsx! {
-                    h1 { code { "{repo.full_name}" } }
+                    div { class: "page-head",
+                        h1 { code { "{repo.full_name}" } }
+                        RepositoryActions { id: repo.id.clone(), webhook_status: repo.webhook_status.clone(), on_change: move |_| page.restart() }
+                    }
                     if repo.webhook_status == "MISSING" || repo.webhook_status == "FAILED" {
                         p { class: "status-reason", "Webhook {repo.webhook_status.to_lowercase()}: pushes may not be built until it is repaired." }
                     }
@@ -109,6 +112,7 @@ pub fn RepositoryPage(id: String) -> Element {
                     } else {
                         BuildsTable { builds: repo.builds.clone() }
                     }
+                    Deliveries { repository_id: repo.id.clone() }
                     nav { class: "pager", "aria-label": "Pages",
                         button { class: "button subtle", disabled: pages.read().is_empty(),
                             onclick: move |_| {
@@ -160,6 +164,108 @@ pub fn BuildsTable(builds: Vec<BuildDetail>) -> Element {
                 }
             }
         }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Act {
+    Sync,
+    Repair,
+    Unlink,
+}
+
+/// What can be done to a linked repository: look for missed pushes (owner and staff), repair
+/// its webhook and unlink it (owner and instructors; the server says no to anyone else).
+#[component]
+fn RepositoryActions(id: String, webhook_status: String, on_change: EventHandler<()>) -> Element {
+    let mut busy = use_signal(|| None::<&'static str>);
+    let mut message = use_signal(|| None::<Result<String, String>>);
+    let mut confirming = use_signal(|| false);
+    let act = move |label: &'static str, id: String, what: Act| {
+        spawn(async move {
+            busy.set(Some(label));
+            message.set(None);
+            let result = match what {
+                Act::Sync => api::sync_repository(&id).await.map(|n| match n {
+                    0 => "Every branch head is built: nothing was missed.".to_owned(),
+                    1 => "1 missed push queued.".to_owned(),
+                    n => format!("{n} missed pushes queued."),
+                }),
+                Act::Repair => api::repair_webhook(&id)
+                    .await
+                    .map(|()| "Webhook checked and repaired.".to_owned()),
+                Act::Unlink => api::unlink_repository(&id)
+                    .await
+                    .map(|()| "Unlinked: pushes are no longer built; its builds stay.".to_owned()),
+            };
+            message.set(Some(result.map_err(|e| e.to_string())));
+            busy.set(None);
+            on_change.call(());
+        });
+    };
+    let broken = webhook_status == "MISSING" || webhook_status == "FAILED";
+    let (sync_id, repair_id, unlink_id) = (id.clone(), id.clone(), id);
+    rsx! {
+        div { class: "actions", "data-testid": "repository-actions",
+            button { class: "button subtle", disabled: busy().is_some(), "data-testid": "sync",
+                onclick: move |_| act("Checking…", sync_id.clone(), Act::Sync),
+                if busy() == Some("Checking…") { "Checking…" } else { "Check for missed pushes" } }
+            if broken {
+                button { class: "button", disabled: busy().is_some(),
+                    onclick: move |_| act("Repairing…", repair_id.clone(), Act::Repair), "Repair webhook" }
+            }
+            if confirming() {
+                span { class: "muted", "Unlink for good? " }
+                button { class: "button danger", disabled: busy().is_some(),
+                    onclick: move |_| { confirming.set(false); act("Unlinking…", unlink_id.clone(), Act::Unlink) }, "Unlink" }
+                button { class: "button subtle", onclick: move |_| confirming.set(false), "Keep" }
+            } else {
+                button { class: "button subtle", disabled: busy().is_some(), onclick: move |_| confirming.set(true), "Unlink…" }
+            }
+            match message() {
+                Some(Ok(text)) => rsx! { p { class: "muted", role: "status", "data-testid": "repository-message", "{text}" } },
+                Some(Err(text)) => rsx! { p { class: "error", role: "alert", "data-testid": "repository-message", "{text}" } },
+                None => rsx! {},
+            }
+        }
+    }
+}
+
+/// The last webhook deliveries for this repository, like GitHub's "Recent Deliveries":
+/// staff see them; for anyone else the section is left out.
+#[component]
+fn Deliveries(repository_id: String) -> Element {
+    let deliveries = use_resource(use_reactive!(|repository_id| async move {
+        api::deliveries(&repository_id).await
+    }));
+    let Some(Ok(list)) = &*deliveries.read() else {
+        return rsx! {};
+    };
+    rsx! {
+        section { class: "deliveries", "data-testid": "deliveries",
+            h2 { "Recent deliveries" }
+            if list.is_empty() {
+                p { class: "muted", "No webhook deliveries yet: GitHub calls Lectern when someone pushes." }
+            } else {
+                div { class: "table-scroll",
+                    table { class: "table",
+                        thead { tr { th { "Received" } th { "Event" } th { "Outcome" } th { "HTTP" } th { "Detail" } th { "Build" } } }
+                        tbody {
+                            for d in list.clone() {
+                                tr { key: "{d.id}",
+                                    td { Timestamp { at: d.received_at.clone() } }
+                                    td { "{d.event}" if let Some(a) = &d.action { " ({a})" } }
+                                    td { {d.outcome.to_lowercase().replace('_', " ")} }
+                                    td { "{d.status_code}" }
+                                    td { class: "muted", {d.detail.clone().unwrap_or_default()} }
+                                    td { if let Some(b) = &d.build_id { Link { to: Route::BuildPage { id: b.clone() }, "open" } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
