@@ -75,6 +75,8 @@ fn BuildSkeleton() -> Element {
 #[component]
 fn BuildHeader(detail: BuildDetail) -> Element {
     let build = detail;
+    // "Running for" counts up while the page is open.
+    super::status::follow_clock();
     let short = build.commit_sha.chars().take(7).collect::<String>();
     let first_line = build
         .commit_message

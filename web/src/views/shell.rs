@@ -7,6 +7,7 @@ use crate::session::Session;
 #[component]
 pub fn Shell() -> Element {
     let session = Session::provide();
+    super::status::Clock::provide();
     let who = match &*session.0.read() {
         Some(Ok(Some(me))) => rsx! {
             span { class: "who", "data-testid": "signed-in-as",

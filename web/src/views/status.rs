@@ -30,8 +30,34 @@ pub fn StatusBadge(status: String) -> Element {
     }
 }
 
+/// A tick every 30 seconds, so that "3 minutes ago" stays true while a page is open.
+#[derive(Clone, Copy)]
+pub struct Clock(Signal<u64>);
+
+impl Clock {
+    /// Starts the clock and provides it to every descendant (the shell does, once).
+    pub fn provide() {
+        let mut ticks = use_signal(|| 0_u64);
+        use_future(move || async move {
+            loop {
+                time::sleep(30_000).await;
+                ticks += 1;
+            }
+        });
+        use_context_provider(|| Clock(ticks));
+    }
+}
+
+/// Makes the calling component draw again at every tick of the shell's clock.
+pub fn follow_clock() {
+    if let Some(clock) = try_use_context::<Clock>() {
+        let _ = clock.0.read();
+    }
+}
+
 #[component]
 pub fn Timestamp(at: String) -> Element {
+    follow_clock();
     rsx! {
         time { datetime: "{at}", title: "{time::exact(&at)}", {time::relative(&at)} }
     }
