@@ -209,36 +209,21 @@ pub async fn announce_log(
 pub fn spawn(app: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for connection in 1.. {
-            match crate::db::connect(app.config.database_url.expose()).await {
-                Ok(mut conn) => {
-                    let listened = async {
-                        diesel::sql_query(format!("LISTEN {LOG_CHANNEL}"))
-                            .execute(&mut conn)
-                            .await?;
-                        diesel::sql_query(format!("LISTEN {BUILD_CHANNEL}"))
-                            .execute(&mut conn)
-                            .await
+            let url = app.config.database_url.expose();
+            match crate::db::listen(url, &[LOG_CHANNEL, BUILD_CHANNEL]).await {
+                Ok(notifications) => {
+                    app.hub.set_listening(Some(connection));
+                    let mut notifications = std::pin::pin!(notifications);
+                    while let Some(n) = notifications.next().await {
+                        app.hub.dispatch(Some(&app), &n.channel, &n.payload).await;
                     }
-                    .await;
-                    match listened {
-                        Ok(_) => {
-                            app.hub.set_listening(Some(connection));
-                            let mut stream = std::pin::pin!(conn.notifications_stream());
-                            while let Some(Ok(n)) = stream.next().await {
-                                app.hub.dispatch(Some(&app), &n.channel, &n.payload).await;
-                            }
-                            app.hub.set_listening(None);
-                            tracing::warn!(
-                                "live updates lost their connection; subscribers poll until it is back"
-                            );
-                        }
-                        Err(err) => {
-                            tracing::warn!(error = %err, "live updates cannot LISTEN; subscribers poll");
-                        }
-                    }
+                    app.hub.set_listening(None);
+                    tracing::warn!(
+                        "live updates lost their connection; subscribers poll until it is back"
+                    );
                 }
                 Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), "live updates cannot connect; subscribers poll");
+                    tracing::warn!(error = %format!("{err:#}"), "live updates cannot listen; subscribers poll");
                 }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use diesel_async::RunQueryDsl as _;
 use futures::StreamExt as _;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -311,41 +310,27 @@ async fn append_system_line(
 /// if this process runs it), reconnecting after a pause when the connection drops.
 async fn listen(app: App, wake: Arc<Notify>, running: Running) {
     loop {
-        match crate::db::connect(app.config.database_url.expose()).await {
-            Ok(mut conn) => {
-                let listened = async {
-                    diesel::sql_query(format!("LISTEN {QUEUED_CHANNEL}"))
-                        .execute(&mut conn)
-                        .await?;
-                    diesel::sql_query(format!("LISTEN {CANCEL_CHANNEL}"))
-                        .execute(&mut conn)
-                        .await
-                }
-                .await;
-                if let Err(err) = listened {
-                    tracing::warn!(error = %err, "could not LISTEN for builds; polling only");
-                } else {
-                    let mut stream = std::pin::pin!(conn.notifications_stream());
-                    while let Some(Ok(notification)) = stream.next().await {
-                        if notification.channel == CANCEL_CHANNEL {
-                            if let Ok(id) = notification.payload.parse::<i64>() {
-                                let token = running
-                                    .lock()
-                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                    .get(&id)
-                                    .cloned();
-                                if let Some(token) = token {
-                                    token.cancel();
-                                }
-                            }
-                        } else {
-                            wake.notify_one();
+        let url = app.config.database_url.expose();
+        match crate::db::listen(url, &[QUEUED_CHANNEL, CANCEL_CHANNEL]).await {
+            Ok(notifications) => {
+                let mut notifications = std::pin::pin!(notifications);
+                while let Some(notification) = notifications.next().await {
+                    if notification.channel != CANCEL_CHANNEL {
+                        wake.notify_one();
+                    } else if let Ok(id) = notification.payload.parse::<i64>() {
+                        let token = running
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .get(&id)
+                            .cloned();
+                        if let Some(token) = token {
+                            token.cancel();
                         }
                     }
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %format!("{err:#}"), "build listener cannot connect; polling only");
+                tracing::warn!(error = %format!("{err:#}"), "build listener cannot listen; polling only");
             }
         }
         tokio::time::sleep(Duration::from_secs(5)).await;

@@ -122,3 +122,25 @@ pub async fn connect(database_url: &str) -> anyhow::Result<AsyncPgConnection> {
         .await
         .context("could not connect to PostgreSQL (is it running, and is DATABASE_URL right?)")
 }
+
+/// A connection of its own that LISTENs on `channels`: its notifications, ending when the
+/// connection does (callers reconnect after a pause, and poll meanwhile).
+pub async fn listen(
+    database_url: &str,
+    channels: &[&str],
+) -> anyhow::Result<impl futures::Stream<Item = diesel::pg::PgNotification> + use<>> {
+    use futures::StreamExt as _;
+    let mut conn = connect(database_url).await?;
+    for channel in channels {
+        diesel::sql_query(format!("LISTEN {channel}"))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("could not LISTEN on {channel}"))?;
+    }
+    Ok(async_stream::stream! {
+        let mut notifications = std::pin::pin!(conn.notifications_stream());
+        while let Some(Ok(notification)) = notifications.next().await {
+            yield notification;
+        }
+    })
+}

@@ -36,17 +36,17 @@ pub async fn download(
     let body = async_stream::stream! {
         let mut after = None;
         loop {
-            let page = match app.db().await {
-                Ok(mut conn) => LogChunk::list(&mut conn, id, after, PAGE).await,
-                Err(err) => {
-                    yield Err(std::io::Error::other(format!("{err}")));
-                    return;
-                }
-            };
+            let page = async {
+                let mut conn = app.db().await.map_err(std::io::Error::other)?;
+                LogChunk::list(&mut conn, id, after, PAGE)
+                    .await
+                    .map_err(std::io::Error::other)
+            }
+            .await;
             let page = match page {
                 Ok(page) => page,
                 Err(err) => {
-                    yield Err(std::io::Error::other(err));
+                    yield Err(err);
                     return;
                 }
             };

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use diesel_async::RunQueryDsl;
 use futures::StreamExt as _;
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument as _;
@@ -124,25 +123,15 @@ async fn run_one(app: &App, job: Job) {
 /// with a pause when the connection drops.
 async fn listen(app: App, wake: Arc<Notify>) {
     loop {
-        match crate::db::connect(app.config.database_url.expose()).await {
-            Ok(mut conn) => {
-                if let Err(err) = diesel::sql_query(format!("LISTEN {CHANNEL}"))
-                    .execute(&mut conn)
-                    .await
-                {
-                    tracing::warn!(error = %err, "could not LISTEN for jobs; polling only");
-                } else {
-                    let mut stream = std::pin::pin!(conn.notifications_stream());
-                    while let Some(notification) = stream.next().await {
-                        if notification.is_err() {
-                            break;
-                        }
-                        wake.notify_one();
-                    }
+        match crate::db::listen(app.config.database_url.expose(), &[CHANNEL]).await {
+            Ok(notifications) => {
+                let mut notifications = std::pin::pin!(notifications);
+                while notifications.next().await.is_some() {
+                    wake.notify_one();
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %format!("{err:#}"), "job listener cannot connect; polling only");
+                tracing::warn!(error = %format!("{err:#}"), "job listener cannot listen; polling only");
             }
         }
         tokio::time::sleep(Duration::from_secs(5)).await;

@@ -127,11 +127,13 @@ pub fn LogView(build_id: String, finished: bool, truncated: bool) -> Element {
         }
     };
 
+    // Lines matching the search, worked out once per change of the log or the query.
+    let found_lines = use_memo(move || log.read().search(&query.read()));
     let log_ref = log.read();
     let total = log_ref.len();
     let (top, height) = scroll();
     let range = log::window(top, height, LINE_HEIGHT, total, OVERSCAN);
-    let matches = log_ref.search(&query.read());
+    let matches = found_lines.read();
     let current_hit = matches
         .get(hit().min(matches.len().saturating_sub(1)))
         .copied();
@@ -173,7 +175,7 @@ pub fn LogView(build_id: String, finished: bool, truncated: bool) -> Element {
                 form { class: "log-search", role: "search",
                     onsubmit: move |event: FormEvent| {
                         event.prevent_default();
-                        let found = crate::log::Log::search(&log.peek(), &query.peek());
+                        let found = found_lines.peek().clone();
                         if !found.is_empty() {
                             let next = (hit() + 1) % found.len();
                             hit.set(next);
