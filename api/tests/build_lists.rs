@@ -161,3 +161,46 @@ async fn a_build_log_downloads_whole_for_who_may_see_it() -> anyhow::Result<()> 
     assert_eq!(p.octocat.http.get(&junk).send().await?.status(), 400);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn course_cards_show_the_latest_build_the_viewer_may_see() -> anyhow::Result<()> {
+    let p = Pipeline::start("none", json!({}), &[]).await?;
+    const CARDS: &str =
+        "{ me { courses { slug latestBuild { id number status repository { fullName } } } } }";
+    let mallory = p
+        .app
+        .enroll(&p.ada, &p.course, "mallory", "STUDENT")
+        .await?;
+    // A second course of ada's with nothing built in it.
+    p.app.course(&p.ada, "cs102").await?;
+
+    let staff = p.ada.gql(CARDS, json!({})).await?.ok()?;
+    let courses = staff
+        .at("me.courses")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let card = |slug: &str| {
+        courses
+            .iter()
+            .find(|c| c["slug"] == slug)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(card("cs101")["latestBuild"]["id"], json!(p.first_build));
+    assert_eq!(
+        card("cs101")["latestBuild"]["repository"]["fullName"],
+        "octocat/hw1"
+    );
+    assert_eq!(card("cs102")["latestBuild"], json!(null));
+
+    // The student who pushed sees their own build; another student sees none of it.
+    let owner = p.octocat.gql(CARDS, json!({})).await?.ok()?;
+    assert_eq!(
+        owner.at("me.courses.0.latestBuild.id"),
+        &json!(p.first_build)
+    );
+    let other = mallory.gql(CARDS, json!({})).await?.ok()?;
+    assert_eq!(other.at("me.courses.0.latestBuild"), &json!(null));
+    Ok(())
+}

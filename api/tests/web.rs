@@ -337,6 +337,9 @@ async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::R
             .await?;
         sign_in(&browser, "octocat").await?;
         text_with(&browser, "[data-testid=courses]", "Course cs101").await?;
+        // The course's card shows the student's latest build.
+        text_with(&browser, "[data-testid=latest-build]", "octocat/hw1 #1").await?;
+        screenshot(&browser, "courses").await?;
 
         // Time to the first rendered course page, from navigation to its assignments.
         let started = std::time::Instant::now();
@@ -428,7 +431,8 @@ async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::R
             .goto(&format!("{}/sign-in?next=/", p.app.base))
             .await?;
         sign_in(&browser, "mallory").await?;
-        text_with(&browser, "[data-testid=courses]", "Course cs101").await?;
+        // Nothing of octocat's on mallory's card.
+        text_with(&browser, "[data-testid=courses]", "No builds yet").await?;
         browser.goto(&build_url).await?;
         let refused = text_with(&browser, "[data-testid=build-error]", "cannot be shown").await?;
         assert!(!refused.contains("line 1"), "{refused}");
@@ -650,8 +654,64 @@ async fn instructors_create_courses_and_assignments_with_errors_beside_the_field
             "{table}"
         );
 
-        // The session ends elsewhere: the next page says so and leads back here.
+        // Editing it: the form holds what is stored; a bad number is refused beside its field.
+        click(&browser, Locator::Css("[data-testid=edit-lexer]")).await?;
+        let title = present(&browser, "#e-title").await?;
+        assert_eq!(title.prop("value").await?.as_deref(), Some("Lexer"));
+        fill("#e-title", "Lexer and parser").await?;
+        fill("#e-memory", "lots").await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=edit-assignment] button[type=submit]"),
+        )
+        .await?;
+        text_with(&browser, "#e-memory-error", "whole number").await?;
+        screenshot(&browser, "edit-assignment-error").await?;
+        fill("#e-memory", "1024").await?;
+        // Typing into a datetime-local input follows the browser's locale; set it as a picker would.
+        browser
+            .execute(
+                "document.querySelector('#e-due').value = arguments[0]",
+                vec![json!("2027-03-01T23:59")],
+            )
+            .await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=edit-assignment] button[type=submit]"),
+        )
+        .await?;
+        text_with(&browser, "[data-testid=assignments]", "Lexer and parser").await?;
         let mut conn = app.db.conn().await?;
+        let stored: Vec<(i32, Option<chrono::DateTime<chrono::Utc>>)> =
+            diesel_async::RunQueryDsl::load(
+                diesel::QueryDsl::select(
+                    lectern::db::schema::assignments::table,
+                    (
+                        lectern::db::schema::assignments::memory_mb,
+                        lectern::db::schema::assignments::due_at,
+                    ),
+                ),
+                &mut conn,
+            )
+            .await?;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].0, 1024);
+        assert_eq!(
+            stored[0].1.map(|d| d.to_rfc3339()),
+            Some("2027-03-01T23:59:00+00:00".to_owned())
+        );
+
+        // Renaming the course.
+        click(&browser, Locator::Css("[data-testid=edit-course] summary")).await?;
+        fill("#edit-course-name", "Compilers II").await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=edit-course] button[type=submit]"),
+        )
+        .await?;
+        text_with(&browser, "main h1", "Compilers II").await?;
+
+        // The session ends elsewhere: the next page says so and leads back here.
         diesel_async::RunQueryDsl::execute(diesel::sql_query("DELETE FROM sessions"), &mut conn)
             .await?;
         browser
@@ -670,9 +730,118 @@ async fn instructors_create_courses_and_assignments_with_errors_beside_the_field
         )
         .await?;
         sign_in(&browser, "grace").await?;
-        text_with(&browser, "main h1", "Compilers").await?;
+        text_with(&browser, "main h1", "Compilers II").await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;
     finish(browser, result, "forms").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
+async fn a_hundred_thousand_line_log_draws_only_what_is_in_view() -> anyhow::Result<()> {
+    let dir = built_client()?;
+    let p = support::pipeline::Pipeline::start(
+        "local",
+        json!({ "testCommand": "seq -f 'line %g of a long log' 1 100000" }),
+        &[("LECTERN_WEB_DIR", dir.as_str())],
+    )
+    .await?;
+    let build =
+        support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(60)).await?;
+    assert_eq!(build["logTruncated"], false, "the whole log is stored");
+    let driver = Driver::start().await?;
+    let browser = driver.browser().await?;
+    browser.set_window_size(1280, 900).await?;
+    let drawn = |browser: Client| async move {
+        let n = browser
+            .execute(
+                "return document.querySelectorAll('.log-line').length",
+                vec![],
+            )
+            .await?;
+        Ok::<_, anyhow::Error>(n.as_u64().unwrap_or(u64::MAX))
+    };
+    let result = async {
+        browser
+            .goto(&format!("{}/sign-in?next=/", p.app.base))
+            .await?;
+        sign_in(&browser, "octocat").await?;
+        text_with(&browser, "[data-testid=courses]", "Course cs101").await?;
+
+        let started = std::time::Instant::now();
+        browser
+            .goto(&format!("{}/builds/{}", p.app.base, p.first_build))
+            .await?;
+        text_with(&browser, "[data-testid=log-lines]", "10000").await?;
+        let counted = text_with(&browser, "[data-testid=log-feed]", "Complete")
+            .await
+            .and(text_with(&browser, "[data-testid=log-lines]", "lines").await)?;
+        let loaded = started.elapsed();
+        let lines: usize = counted.split_whitespace().next().unwrap_or("0").parse()?;
+        assert!(lines >= 100_000, "{counted}");
+        // Followed to the end: the last line is on screen, and only a window of lines is drawn.
+        text_with(&browser, "[data-testid=log-view]", "line 100000 of a long log").await?;
+        let at_end = drawn(browser.clone()).await?;
+        assert!(at_end < 200, "{at_end} lines in the page");
+        screenshot(&browser, "long-log").await?;
+
+        // Jumping about: each position draws its own lines, still only a window of them.
+        let frames = browser
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   const view = document.getElementById('log-view');
+                   const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+                   const times = [];
+                   (async () => {
+                     for (let i = 0; i < 20; i++) {
+                       const t = performance.now();
+                       view.scrollTop = view.scrollHeight * ((i * 7919) % 20) / 20;
+                       view.dispatchEvent(new Event('scroll'));
+                       await frame(); await frame();
+                       times.push(performance.now() - t);
+                     }
+                     times.sort((a, b) => a - b);
+                     done(times);
+                   })();"#,
+                vec![],
+            )
+            .await?;
+        let frames: Vec<f64> = serde_json::from_value(frames)?;
+        browser
+            .execute(
+                "const v = document.getElementById('log-view'); v.scrollTop = 49990 * 20; v.dispatchEvent(new Event('scroll'));",
+                vec![],
+            )
+            .await?;
+        text_with(&browser, "[data-testid=log-view]", "line 50000 of a long log").await?;
+        let middle = drawn(browser.clone()).await?;
+        assert!(middle < 200, "{middle} lines in the page");
+        let memory = browser
+            .execute(
+                "return [window.lecternMemory ? window.lecternMemory.buffer.byteLength : 0,
+                         performance.memory ? performance.memory.usedJSHeapSize : 0]",
+                vec![],
+            )
+            .await?;
+        let mb = |i: usize| memory[i].as_f64().unwrap_or(0.0) / 1_048_576.0;
+        let report = format!(
+            "100000-line log ({} KB): all lines in {} ms; {} lines in the page at the end, {} in the middle; \
+             scroll to a new place and draw it (2 frames): p50 {:.0} ms, max {:.0} ms; wasm memory {:.1} MB, JS heap {:.1} MB\n",
+            build["logBytes"].as_i64().unwrap_or(0) / 1024,
+            loaded.as_millis(),
+            at_end,
+            middle,
+            frames.get(frames.len() / 2).copied().unwrap_or(f64::NAN),
+            frames.last().copied().unwrap_or(f64::NAN),
+            mb(0),
+            mb(1),
+        );
+        eprint!("{report}");
+        let timings = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/long-log.txt");
+        std::fs::write(timings, report)?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    finish(browser, result, "long-log").await
 }

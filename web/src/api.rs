@@ -89,6 +89,19 @@ pub struct CourseCard {
     pub term: String,
     pub viewer_role: Option<String>,
     pub counts: Counts,
+    /// The latest build the viewer may see in the course.
+    pub latest_build: Option<LatestBuild>,
+}
+
+/// A course's latest build, as its card shows it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LatestBuild {
+    pub id: String,
+    pub number: i32,
+    pub status: String,
+    pub queued_at: String,
+    pub repository: RepositoryRef,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -117,6 +130,7 @@ pub async fn me() -> Result<Option<Me>, ApiError> {
 #[serde(rename_all = "camelCase")]
 pub struct CourseDetail {
     pub id: String,
+    pub slug: String,
     pub name: String,
     pub term: String,
     pub viewer_role: Option<String>,
@@ -132,9 +146,15 @@ pub struct AssignmentRow {
     pub id: String,
     pub slug: String,
     pub title: String,
+    pub description: String,
     pub points: String,
     pub due_at: Option<String>,
+    pub image: String,
     pub test_command: String,
+    pub timeout_seconds: i64,
+    pub memory_mb: i64,
+    pub cpu_millis: i64,
+    pub report_path: Option<String>,
     /// The viewer's own for a student; every linked one for staff.
     pub repositories: Vec<RepositoryRow>,
 }
@@ -463,9 +483,30 @@ pub async fn create_course(slug: &str, name: &str, term: &str) -> Result<String,
     Ok(data.course.slug)
 }
 
+/// Renames a course or changes its term.
+pub async fn update_course(id: &str, name: &str, term: &str) -> Result<(), ApiError> {
+    let input = json!({ "name": name, "term": term });
+    let _: Value = graphql(
+        documents::UPDATE_COURSE,
+        json!({ "id": id, "input": input }),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Creates an assignment from the form's fields (already shaped as the API's input).
 pub async fn create_assignment(input: Value) -> Result<(), ApiError> {
     let _: Value = graphql(documents::CREATE_ASSIGNMENT, json!({ "input": input })).await?;
+    Ok(())
+}
+
+/// Changes an assignment: the fields `input` names (shaped as the API's input).
+pub async fn update_assignment(id: &str, input: Value) -> Result<(), ApiError> {
+    let _: Value = graphql(
+        documents::UPDATE_ASSIGNMENT,
+        json!({ "id": id, "input": input }),
+    )
+    .await?;
     Ok(())
 }
 

@@ -3,11 +3,10 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
-use async_graphql::dataloader::DataLoader;
-
 use super::assignments::AssignmentNode;
+use super::builds::BuildNode;
 use super::context::{app, db, parse_id, signed_in};
-use super::loaders::CourseCountsLoader;
+use super::loaders::{LatestBuildKey, Loaders};
 use super::roster::{InviteNode, MembershipNode};
 use crate::auth::{CourseAccess, Need, access};
 use crate::config::CourseCreation;
@@ -188,14 +187,27 @@ impl CourseNode {
         self.0.allows(Need::Instructor)
     }
     async fn counts(&self, ctx: &Context<'_>) -> GqlResult<CourseCounts> {
-        let loader = ctx.data::<DataLoader<CourseCountsLoader>>().map_err(|_| {
-            AppError::Internal(anyhow::anyhow!("no course counts loader in the request"))
-        })?;
-        Ok(loader
+        Ok(loaders(ctx)?
+            .course_counts
             .load_one(self.0.course.id)
             .await
             .map_err(|e| AppError::Internal(anyhow::anyhow!("loading course counts: {e}")))?
             .unwrap_or_default())
+    }
+    /// The course's most recently queued build: any for staff, the viewer's own for a
+    /// student. Null when there is none.
+    async fn latest_build(&self, ctx: &Context<'_>) -> GqlResult<Option<BuildNode>> {
+        let me = signed_in(ctx)?;
+        let key = LatestBuildKey {
+            course_id: self.0.course.id,
+            owner: (!self.0.is_staff()).then_some(me.user.id),
+        };
+        Ok(loaders(ctx)?
+            .latest_build
+            .load_one(key)
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("loading latest builds: {e}")))?
+            .map(BuildNode))
     }
     /// Assignments by due date.
     async fn assignments(&self, ctx: &Context<'_>) -> GqlResult<Vec<AssignmentNode>> {
@@ -246,4 +258,10 @@ impl CourseNode {
             .map(InviteNode)
             .collect())
     }
+}
+
+/// The request's DataLoaders.
+fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a Loaders, AppError> {
+    ctx.data::<Loaders>()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("no loaders in the request")))
 }

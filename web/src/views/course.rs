@@ -1,10 +1,10 @@
 use dioxus::prelude::*;
 
 use super::errors::ErrorPanel;
-use super::forms::NewAssignmentForm;
+use super::forms::{AssignmentForm, EditCourseForm};
 use super::home::role_label;
 use super::roster::{ActivityTab, RosterTab};
-use super::status::StatusBadge;
+use super::status::{StatusBadge, Timestamp};
 use crate::api::{self, AssignmentRow, RepositoryRow};
 use crate::route::Route;
 
@@ -47,8 +47,15 @@ pub fn CoursePage(slug: String) -> Element {
                 }
             };
             rsx! {
-                h1 { "{detail.name}" }
-                p { class: "muted", "{detail.term} · you are {role_label(detail.viewer_role.as_deref())}" }
+                div { class: "page-head",
+                    div {
+                        h1 { "{detail.name}" }
+                        p { class: "muted", "{detail.term} · you are {role_label(detail.viewer_role.as_deref())}" }
+                    }
+                    if detail.viewer_can_edit {
+                        EditCourseForm { course: detail.clone(), on_saved: move |_| course.restart() }
+                    }
+                }
                 nav { class: "tabs", role: "tablist", "aria-label": "Course sections",
                     {tab_button(Tab::Assignments, format!("Assignments ({})", counts.assignments))}
                     {tab_button(Tab::Roster, format!("Roster ({})", counts.students + counts.tas + counts.instructors))}
@@ -58,10 +65,8 @@ pub fn CoursePage(slug: String) -> Element {
                 }
                 match tab() {
                     Tab::Assignments => rsx! {
-                        AssignmentsTab { assignments: detail.assignments.clone(), student, on_linked: move |_| course.restart() }
-                        if detail.viewer_can_edit {
-                            NewAssignmentForm { course_id: detail.id.clone(), on_created: move |_| course.restart() }
-                        }
+                        AssignmentsTab { course_id: detail.id.clone(), assignments: detail.assignments.clone(), student,
+                            can_edit: detail.viewer_can_edit, on_changed: move |_| course.restart() }
                     },
                     Tab::Roster => rsx! {
                         RosterTab { slug: slug.clone(), course_id: detail.id.clone(), staff: detail.viewer_is_staff }
@@ -73,37 +78,74 @@ pub fn CoursePage(slug: String) -> Element {
     }
 }
 
+/// The course's assignments; for instructors, a button to edit each and a form for a new one.
 #[component]
 fn AssignmentsTab(
+    course_id: String,
     assignments: Vec<AssignmentRow>,
     student: bool,
-    on_linked: EventHandler<()>,
+    can_edit: bool,
+    on_changed: EventHandler<()>,
 ) -> Element {
-    if assignments.is_empty() {
-        return rsx! {
-            section { class: "empty-state", p { "No assignments yet. Instructors add them with the form below; they appear here for the whole course." } }
-        };
-    }
+    // The assignment being edited, by id.
+    let mut editing = use_signal(|| None::<String>);
+    let edited = editing
+        .read()
+        .as_ref()
+        .and_then(|id| assignments.iter().find(|a| &a.id == id).cloned());
     rsx! {
-        table { class: "table", "data-testid": "assignments",
-            thead { tr { th { "Assignment" } th { "Due" } th { "Points" } th { "Tests" } th { "Repository" } } }
-            tbody {
-                for a in assignments {
-                    tr { key: "{a.slug}",
-                        td { "{a.title}" }
-                        td { {a.due_at.clone().map(|d| format!("{} UTC", d.replace('T', " ").chars().take(16).collect::<String>())).unwrap_or_else(|| "—".into())} }
-                        td { "{a.points}" }
-                        td { code { "{a.test_command}" } }
-                        td {
-                            if student {
-                                StudentRepository { assignment: a.clone(), on_linked: move |_| on_linked.call(()) }
-                            } else {
-                                span { class: "muted", "{a.repositories.len()} linked" }
+        if assignments.is_empty() {
+            section { class: "empty-state",
+                if can_edit {
+                    p { "No assignments yet. Add the first with the form below: a container image, a test command, points and a due date." }
+                } else {
+                    p { "No assignments yet. They appear here as soon as your instructors add them." }
+                }
+            }
+        } else {
+            table { class: "table", "data-testid": "assignments",
+                thead { tr {
+                    th { "Assignment" } th { "Due" } th { "Points" } th { "Tests" } th { "Repository" }
+                    if can_edit { th { span { class: "visually-hidden", "Actions" } } }
+                } }
+                tbody {
+                    for a in assignments.clone() {
+                        tr { key: "{a.id}",
+                            td { "{a.title}" }
+                            td {
+                                match a.due_at.clone() {
+                                    Some(due) => rsx! { Timestamp { at: due } },
+                                    None => rsx! { span { class: "muted", "no deadline" } },
+                                }
+                            }
+                            td { "{a.points}" }
+                            td { code { "{a.test_command}" } }
+                            td {
+                                if student {
+                                    StudentRepository { assignment: a.clone(), on_linked: move |_| on_changed.call(()) }
+                                } else {
+                                    span { class: "muted", "{a.repositories.len()} linked" }
+                                }
+                            }
+                            if can_edit {
+                                td {
+                                    button { class: "button subtle small", r#type: "button", "data-testid": "edit-{a.slug}",
+                                        "aria-label": "Edit {a.title}",
+                                        onclick: move |_| editing.set(Some(a.id.clone())), "Edit" }
+                                }
                             }
                         }
                     }
                 }
             }
+        }
+        if can_edit {
+            if let Some(assignment) = edited {
+                AssignmentForm { key: "{assignment.id}", course_id: course_id.clone(), editing: assignment,
+                    on_saved: move |_| { editing.set(None); on_changed.call(()) },
+                    on_cancel: move |_| editing.set(None) }
+            }
+            AssignmentForm { course_id: course_id.clone(), on_saved: move |_| on_changed.call(()) }
         }
     }
 }

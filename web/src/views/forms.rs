@@ -1,11 +1,12 @@
-//! Forms for instructors: a new course, a new assignment. The server validates; its
-//! complaint about a field is shown next to that field, anything else above the button.
+//! Forms for instructors: a new course or changes to one, a new assignment or changes to
+//! one. The server validates; its complaint about a field is shown next to that field,
+//! anything else above the button.
 
 use dioxus::prelude::*;
 use serde_json::{Value, json};
 
 use super::errors::Field;
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiError, AssignmentRow, CourseDetail};
 use crate::route::Route;
 
 /// The error to show at the bottom of a form: the one not about any of its `fields`.
@@ -78,85 +79,231 @@ pub fn NewCourseForm() -> Element {
 }
 
 /// The fields of the assignment form, in the API's names.
-const ASSIGNMENT_FIELDS: [&str; 7] = [
+const ASSIGNMENT_FIELDS: [&str; 11] = [
     "slug",
     "title",
+    "description",
     "image",
     "testCommand",
     "points",
     "dueAt",
     "timeoutSeconds",
+    "memoryMb",
+    "cpuMillis",
+    "reportPath",
 ];
 
+/// A whole number from a form field, or the error to show beside it.
+fn whole(event: &FormEvent, name: &str, unit: &str) -> Result<i64, ApiError> {
+    text(event, name).parse::<i64>().map_err(|_| ApiError {
+        code: Some("INVALID".into()),
+        message: format!("give a whole number of {unit}"),
+        field: Some(name.into()),
+    })
+}
+
+/// The API input an assignment form holds. Creating leaves empty optional fields out (the
+/// server's defaults apply); editing sends them as null, which clears them.
+fn assignment_input(event: &FormEvent, editing: bool) -> Result<Value, ApiError> {
+    let field = |name: &str| text(event, name);
+    let mut input = json!({
+        "slug": field("slug"), "title": field("title"), "description": field("description"),
+        "image": field("image"), "testCommand": field("testCommand"),
+        "timeoutSeconds": whole(event, "timeoutSeconds", "seconds")?,
+        "memoryMb": whole(event, "memoryMb", "MiB")?,
+        "cpuMillis": whole(event, "cpuMillis", "millicores")?,
+    });
+    let optional = |value: String| match value.is_empty() {
+        true => Value::Null,
+        false => Value::String(value),
+    };
+    // <input type=datetime-local> gives a time without a zone: it is read as UTC.
+    let due = field("dueAt");
+    let due = optional(if due.is_empty() {
+        due
+    } else {
+        format!("{due}:00Z")
+    });
+    for (name, value) in [
+        ("points", optional(field("points"))),
+        ("dueAt", due),
+        ("reportPath", optional(field("reportPath"))),
+    ] {
+        if editing || !value.is_null() {
+            input[name] = value;
+        }
+    }
+    if editing && input["points"].is_null() {
+        // Points cannot be cleared; an emptied field means the default.
+        input["points"] = json!("100");
+    }
+    Ok(input)
+}
+
+/// A stored due time as `<input type=datetime-local>` shows it: `2026-12-10T23:59`.
+fn local_input(at: &str) -> String {
+    at.chars().take(16).collect()
+}
+
+/// Creates an assignment in `course_id`, or edits `editing`. The server validates; what it
+/// says about a field appears beside that field.
 #[component]
-pub fn NewAssignmentForm(course_id: String, on_created: EventHandler<()>) -> Element {
+pub fn AssignmentForm(
+    course_id: String,
+    editing: Option<AssignmentRow>,
+    on_saved: EventHandler<()>,
+    on_cancel: Option<EventHandler<()>>,
+) -> Element {
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<ApiError>);
-    // Bumped after a success: the form is drawn afresh, empty.
+    // Bumped after a success: a new-assignment form is drawn afresh, empty.
     let mut generation = use_signal(|| 0_u32);
+    let existing = editing.clone();
     let submit = move |event: FormEvent| {
         event.prevent_default();
         let course_id = course_id.clone();
-        let field = |name: &str| text(&event, name);
-        let timeout = field("timeoutSeconds").parse::<i64>();
-        let mut input = json!({
-            "courseId": course_id, "slug": field("slug"), "title": field("title"),
-            "image": field("image"), "testCommand": field("testCommand"),
-        });
-        if !field("points").is_empty() {
-            input["points"] = Value::String(field("points"));
-        }
-        if !field("dueAt").is_empty() {
-            // <input type=datetime-local> gives a time without a zone: it is read as UTC.
-            input["dueAt"] = Value::String(format!("{}:00Z", field("dueAt")));
-        }
+        let existing = existing.clone();
+        let input = assignment_input(&event, existing.is_some());
         async move {
-            match timeout {
-                Ok(seconds) => input["timeoutSeconds"] = json!(seconds),
-                Err(_) => {
-                    error.set(Some(ApiError {
-                        code: Some("INVALID".into()),
-                        message: "give a whole number of seconds".into(),
-                        field: Some("timeoutSeconds".into()),
-                    }));
-                    return;
-                }
-            }
+            let mut input = match input {
+                Ok(input) => input,
+                Err(err) => return error.set(Some(err)),
+            };
             busy.set(true);
             error.set(None);
-            match api::create_assignment(input).await {
+            let saved = match &existing {
+                Some(assignment) => api::update_assignment(&assignment.id, input).await,
+                None => {
+                    input["courseId"] = Value::String(course_id);
+                    api::create_assignment(input).await
+                }
+            };
+            busy.set(false);
+            match saved {
                 Ok(()) => {
                     generation += 1;
-                    on_created.call(());
+                    on_saved.call(());
                 }
                 Err(err) => error.set(Some(err)),
             }
+        }
+    };
+    let e = error.read().clone();
+    let a = editing.clone();
+    let value = |f: fn(&AssignmentRow) -> String, default: &str| {
+        a.as_ref().map(f).unwrap_or_else(|| default.to_owned())
+    };
+    let (action, busy_label) = match editing {
+        Some(_) => ("Save changes", "Saving…"),
+        None => ("Create assignment", "Creating…"),
+    };
+    // Element ids: `a-title` in the new-assignment form, `e-title` in the one editing.
+    let p = if editing.is_some() { "e" } else { "a" };
+    let editing_now = editing.is_some();
+    let form = rsx! {
+        form { key: "{generation}", class: "form wide", onsubmit: submit, novalidate: true,
+            "data-testid": if editing.is_some() { "edit-assignment-form" } else { "new-assignment-form" },
+            Field { label: "Title", id: "{p}-title", error: field_error(&e, "title"),
+                input { id: "{p}-title", name: "title", initial_value: value(|a| a.title.clone(), ""),
+                    // The edit form opens below the table: bring it into view, ready to type.
+                    onmounted: move |element| async move {
+                        if editing_now {
+                            let _ = element.scroll_to(ScrollBehavior::Smooth).await;
+                            let _ = element.set_focus(true).await;
+                        }
+                    },
+                } }
+            Field { label: "Short name", id: "{p}-slug", error: field_error(&e, "slug"), hint: "like hw1; students see it in links",
+                input { id: "{p}-slug", name: "slug", initial_value: value(|a| a.slug.clone(), "") } }
+            Field { label: "Description", id: "{p}-description", error: field_error(&e, "description"),
+                textarea { id: "{p}-description", name: "description", rows: 3, initial_value: value(|a| a.description.clone(), "") } }
+            Field { label: "Image", id: "{p}-image", error: field_error(&e, "image"), hint: "the container image the tests run in",
+                input { id: "{p}-image", name: "image", initial_value: value(|a| a.image.clone(), "localhost/lectern-python:3.11") } }
+            Field { label: "Test command", id: "{p}-command", error: field_error(&e, "testCommand"),
+                input { id: "{p}-command", name: "testCommand", class: "mono", initial_value: value(|a| a.test_command.clone(), "python3 -m unittest -v") } }
+            Field { label: "Test report (JUnit XML path)", id: "{p}-report", error: field_error(&e, "reportPath"),
+                hint: "empty: results are read from the test runner's output",
+                input { id: "{p}-report", name: "reportPath", class: "mono", initial_value: value(|a| a.report_path.clone().unwrap_or_default(), "") } }
+            div { class: "field-row",
+                Field { label: "Points", id: "{p}-points", error: field_error(&e, "points"), hint: "empty: 100",
+                    input { id: "{p}-points", name: "points", inputmode: "decimal", initial_value: value(|a| a.points.clone(), "") } }
+                Field { label: "Due (UTC)", id: "{p}-due", error: field_error(&e, "dueAt"), hint: "empty: no deadline",
+                    input { id: "{p}-due", name: "dueAt", r#type: "datetime-local",
+                        initial_value: value(|a| a.due_at.as_deref().map(local_input).unwrap_or_default(), "") } }
+            }
+            div { class: "field-row",
+                Field { label: "Time limit (s)", id: "{p}-timeout", error: field_error(&e, "timeoutSeconds"),
+                    input { id: "{p}-timeout", name: "timeoutSeconds", inputmode: "numeric", initial_value: value(|a| a.timeout_seconds.to_string(), "600") } }
+                Field { label: "Memory (MiB)", id: "{p}-memory", error: field_error(&e, "memoryMb"),
+                    input { id: "{p}-memory", name: "memoryMb", inputmode: "numeric", initial_value: value(|a| a.memory_mb.to_string(), "512") } }
+                Field { label: "CPU (millicores)", id: "{p}-cpu", error: field_error(&e, "cpuMillis"),
+                    input { id: "{p}-cpu", name: "cpuMillis", inputmode: "numeric", initial_value: value(|a| a.cpu_millis.to_string(), "1000") } }
+            }
+            if let Some(message) = general(&e, &ASSIGNMENT_FIELDS) {
+                p { class: "error", role: "alert", "{message}" }
+            }
+            div { class: "actions",
+                button { class: "button", r#type: "submit", disabled: busy(), if busy() { "{busy_label}" } else { "{action}" } }
+                if let Some(cancel) = on_cancel {
+                    button { class: "button subtle", r#type: "button", onclick: move |_| cancel.call(()), "Cancel" }
+                }
+            }
+        }
+    };
+    match &editing {
+        Some(assignment) => rsx! {
+            section { class: "panel", "data-testid": "edit-assignment", "aria-label": "Edit {assignment.title}",
+                h2 { "Edit {assignment.title}" }
+                {form}
+            }
+        },
+        None => rsx! {
+            details { class: "panel", "data-testid": "new-assignment",
+                summary { "New assignment" }
+                {form}
+            }
+        },
+    }
+}
+
+/// Renaming a course or changing its term (instructors).
+#[component]
+pub fn EditCourseForm(course: CourseDetail, on_saved: EventHandler<()>) -> Element {
+    let mut busy = use_signal(|| false);
+    let mut error = use_signal(|| None::<ApiError>);
+    // Bumped after a success: the panel is drawn afresh, closed.
+    let mut generation = use_signal(|| 0_u32);
+    let id = course.id.clone();
+    let submit = move |event: FormEvent| {
+        event.prevent_default();
+        let (id, name, term) = (id.clone(), text(&event, "name"), text(&event, "term"));
+        async move {
+            busy.set(true);
+            error.set(None);
+            let saved = api::update_course(&id, &name, &term).await;
             busy.set(false);
+            match saved {
+                Ok(()) => {
+                    generation += 1;
+                    on_saved.call(());
+                }
+                Err(err) => error.set(Some(err)),
+            }
         }
     };
     let e = error.read().clone();
     rsx! {
-        details { class: "panel", "data-testid": "new-assignment",
-            summary { "New assignment" }
-            form { key: "{generation}", class: "form wide", onsubmit: submit, novalidate: true,
-                Field { label: "Title", id: "a-title", error: field_error(&e, "title"),
-                    input { id: "a-title", name: "title" } }
-                Field { label: "Short name", id: "a-slug", error: field_error(&e, "slug"), hint: "like hw1",
-                    input { id: "a-slug", name: "slug" } }
-                Field { label: "Image", id: "a-image", error: field_error(&e, "image"), hint: "the container image the tests run in",
-                    input { id: "a-image", name: "image", value: "localhost/lectern-python:3.11" } }
-                Field { label: "Test command", id: "a-command", error: field_error(&e, "testCommand"),
-                    input { id: "a-command", name: "testCommand", class: "mono", value: "python3 -m unittest -v" } }
-                Field { label: "Points", id: "a-points", error: field_error(&e, "points"), hint: "empty: 100",
-                    input { id: "a-points", name: "points", inputmode: "decimal" } }
-                Field { label: "Due (UTC)", id: "a-due", error: field_error(&e, "dueAt"), hint: "empty: no deadline",
-                    input { id: "a-due", name: "dueAt", r#type: "datetime-local" } }
-                Field { label: "Time limit (seconds)", id: "a-timeout", error: field_error(&e, "timeoutSeconds"),
-                    input { id: "a-timeout", name: "timeoutSeconds", inputmode: "numeric", value: "600" } }
-                if let Some(message) = general(&e, &ASSIGNMENT_FIELDS) {
+        details { key: "{generation}", class: "panel", "data-testid": "edit-course",
+            summary { "Edit course" }
+            form { class: "form", onsubmit: submit, novalidate: true,
+                Field { label: "Name", id: "edit-course-name", error: field_error(&e, "name"),
+                    input { id: "edit-course-name", name: "name", initial_value: "{course.name}" } }
+                Field { label: "Term", id: "edit-course-term", error: field_error(&e, "term"),
+                    input { id: "edit-course-term", name: "term", initial_value: "{course.term}" } }
+                if let Some(message) = general(&e, &["name", "term"]) {
                     p { class: "error", role: "alert", "{message}" }
                 }
-                button { class: "button", r#type: "submit", disabled: busy(), if busy() { "Creating…" } else { "Create assignment" } }
+                button { class: "button", r#type: "submit", disabled: busy(), if busy() { "Saving…" } else { "Save" } }
             }
         }
     }

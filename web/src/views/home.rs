@@ -1,6 +1,7 @@
 use dioxus::prelude::*;
 
 use super::forms::{JoinWithCode, NewCourseForm};
+use super::status::{StatusBadge, Timestamp};
 use crate::route::Route;
 use crate::session::Session;
 
@@ -38,6 +39,17 @@ pub fn Home() -> Element {
                         p {
                             span { class: "badge", {role_label(course.viewer_role.as_deref())} }
                             " {plural(course.counts.students, \"student\")} · {plural(course.counts.assignments, \"assignment\")}"
+                        }
+                        match course.latest_build.clone() {
+                            Some(latest) => rsx! {
+                                p { class: "card-activity", "data-testid": "latest-build",
+                                    StatusBadge { status: latest.status.clone() } " "
+                                    Link { to: Route::BuildPage { id: latest.id.clone() },
+                                        "{latest.repository.full_name} #{latest.number}" }
+                                    " · " Timestamp { at: latest.queued_at.clone() }
+                                }
+                            },
+                            None => rsx! { p { class: "card-activity muted", "No builds yet" } },
                         }
                     }
                 }

@@ -210,7 +210,7 @@ pub fn LogView(build_id: String, finished: bool, truncated: bool) -> Element {
                     }
                 }
                 // Geometry only, as custom properties the stylesheet uses.
-                div { class: "log-lines", style: "--lines: {total}",
+                div { class: "log-lines", style: "--lines: {total}; --digits: {total.max(1000).to_string().len()}",
                     div { class: "log-window", style: "--first: {range.start}",
                         for (number, stream, spans) in rows {
                             div {

@@ -129,6 +129,33 @@ impl Build {
         Ok(rows.into_iter().collect())
     }
 
+    /// The latest build of each of `course_ids` (of repositories `owner` owns, when given),
+    /// by the time it was queued, in one query.
+    pub async fn latest_in_courses(
+        conn: &mut AsyncPgConnection,
+        course_ids: &[i64],
+        owner: Option<i64>,
+    ) -> QueryResult<Vec<Build>> {
+        use crate::db::schema::repositories;
+        let mut query = builds::table
+            .inner_join(repositories::table)
+            .filter(builds::course_id.eq_any(course_ids))
+            .distinct_on(builds::course_id)
+            .into_boxed();
+        if let Some(owner) = owner {
+            query = query.filter(repositories::owner_id.eq(owner));
+        }
+        query
+            .order((
+                builds::course_id,
+                builds::queued_at.desc(),
+                builds::id.desc(),
+            ))
+            .select(Build::as_select())
+            .load(conn)
+            .await
+    }
+
     /// A page of the repository's builds, newest first: those numbered below
     /// `filter.before`, of one status, branch or pull request when the filter says so. Each
     /// page is one index range scan, however many builds came before it.
