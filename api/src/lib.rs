@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod executor;
 pub mod forge;
+pub mod grading;
 pub mod graphql;
 pub mod http;
 pub mod jobs;

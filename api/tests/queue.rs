@@ -90,6 +90,7 @@ async fn one_students_burst_does_not_starve_the_class() -> anyhow::Result<()> {
         BuildStatus::Passed,
         None,
         Some(0),
+        None,
     )
     .await?
     .expect("finished");
@@ -107,7 +108,8 @@ async fn one_students_burst_does_not_starve_the_class() -> anyhow::Result<()> {
             "w2",
             BuildStatus::Failed,
             None,
-            Some(1)
+            Some(1),
+            None,
         )
         .await?
         .is_none()
@@ -229,6 +231,7 @@ async fn the_database_refuses_impossible_transitions() -> anyhow::Result<()> {
         BuildStatus::Passed,
         None,
         Some(0),
+        None,
     )
     .await?
     .expect("finished");

@@ -5,6 +5,7 @@
 //! recovered at start and whenever a lease runs out.
 
 pub mod checkout;
+pub mod grade;
 pub mod log;
 
 use std::collections::HashMap;
@@ -405,7 +406,20 @@ async fn execute<E: Executor>(
     sink.system(summary_line(&ending)).await;
     drop(sink);
     let log = writer.finish().await;
+    // Only a run whose tests reached a verdict is graded.
+    let graded = match status {
+        BuildStatus::Passed | BuildStatus::Failed => {
+            let passed = status == BuildStatus::Passed;
+            grade::grade(app, &build, &workdir.join("src"), passed).await
+        }
+        _ => None,
+    };
     let _ = tokio::fs::remove_dir_all(&workdir).await;
+    if let Some(graded) = &graded
+        && let Err(err) = append_system_line(app, build.id, &grade::summary(graded)).await
+    {
+        tracing::warn!(error = %err, "could not write the results' summary to the log");
+    }
     let finished = async {
         let mut conn = app.db().await?;
         Ok::<_, crate::error::AppError>(
@@ -416,6 +430,7 @@ async fn execute<E: Executor>(
                 status,
                 reason.as_deref(),
                 exit_code,
+                graded.as_ref(),
             )
             .await?,
         )

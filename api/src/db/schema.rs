@@ -21,6 +21,7 @@ diesel::table! {
         report_path -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        test_points -> Jsonb,
     }
 }
 
@@ -64,6 +65,8 @@ diesel::table! {
         created_at -> Timestamptz,
         recoveries -> Int4,
         superseded_by -> Nullable<Int8>,
+        report_format -> Nullable<Text>,
+        report_problem -> Nullable<Text>,
     }
 }
 

@@ -82,6 +82,7 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> anyhow::Result<Seeded> {
                 hidden_tests_repo: None,
                 hidden_tests_ref: None,
                 report_path: None,
+                test_points: serde_json::json!([]),
             },
         )
         .await?;

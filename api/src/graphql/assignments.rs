@@ -1,6 +1,6 @@
 //! Assignments: what runs, with which limits, for how many points, due when.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 
@@ -57,6 +57,39 @@ struct CreateAssignmentInput {
     hidden_tests_ref: Option<String>,
     /// Where the tests write a JUnit XML report, relative to the checkout.
     report_path: Option<String>,
+    /// Points per test by name pattern; empty spreads `points` evenly over the tests.
+    #[graphql(default)]
+    test_points: Vec<PointsRule>,
+}
+
+/// Points for the tests whose name matches `pattern` (`*` any text, `?` one character),
+/// matched against `suite.name` and against the name alone; the first matching rule counts.
+#[derive(Clone, SimpleObject, InputObject)]
+#[graphql(input_name = "PointsRuleInput")]
+pub struct PointsRule {
+    pattern: String,
+    points: BigDecimal,
+}
+
+/// Checked rules, in the form an assignment stores them.
+fn points_rules(rules: &[PointsRule]) -> Result<serde_json::Value, AppError> {
+    if rules.len() > 200 {
+        return Err(AppError::invalid("testPoints", "at most 200 rules"));
+    }
+    let checked = rules
+        .iter()
+        .map(|rule| {
+            let pattern = validate::text("testPoints", &rule.pattern, 1, 256)?;
+            let points = points(&rule.points).map_err(|_| {
+                AppError::invalid(
+                    "testPoints",
+                    "points must be between 0 and 99999999.99, with at most two decimals",
+                )
+            })?;
+            Ok(crate::grading::points::Rule { pattern, points })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(crate::grading::points::rules_to_json(&checked))
 }
 
 /// Changes to an assignment: omitted fields stay; `null` clears an optional one.
@@ -77,6 +110,8 @@ struct UpdateAssignmentInput {
     hidden_tests_repo: MaybeUndefined<String>,
     hidden_tests_ref: MaybeUndefined<String>,
     report_path: MaybeUndefined<String>,
+    /// Replaces the points rules; `[]` spreads the points evenly.
+    test_points: Option<Vec<PointsRule>>,
 }
 
 const TIMEOUT_RANGE: std::ops::RangeInclusive<i32> = 1..=86_400;
@@ -192,6 +227,7 @@ impl AssignmentMutation {
                 validate::text("hiddenTestsRef", r, 1, 256)
             })?,
             report_path: optional(input.report_path, report_path)?,
+            test_points: points_rules(&input.test_points)?,
         };
         if new.hidden_tests_ref.is_some() && new.hidden_tests_repo.is_none() {
             return Err(AppError::invalid(
@@ -268,6 +304,7 @@ impl AssignmentMutation {
                 validate::text("hiddenTestsRef", r, 1, 256)
             })?,
             report_path: patch(input.report_path, report_path)?,
+            test_points: input.test_points.as_deref().map(points_rules).transpose()?,
         };
         let repo_after = match &changes.hidden_tests_repo {
             Some(repo) => repo.is_some(),
@@ -367,6 +404,16 @@ impl AssignmentNode {
     }
     async fn report_path(&self) -> Option<&str> {
         self.assignment.report_path.as_deref()
+    }
+    /// Points per test by name pattern; empty when the points are spread evenly.
+    async fn test_points(&self) -> Vec<PointsRule> {
+        crate::grading::points::rules_from_json(&self.assignment.test_points)
+            .into_iter()
+            .map(|r| PointsRule {
+                pattern: r.pattern,
+                points: r.points,
+            })
+            .collect()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.assignment.created_at

@@ -5,9 +5,10 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::context::{db, parse_id, signed_in};
+use super::grades::TestResultNode;
 use crate::auth::{Need, access};
 use crate::db::enums::{BuildStatus, BuildTrigger, ExecutorKind, LogStream};
-use crate::db::models::{Build, LogChunk};
+use crate::db::models::{Build, LogChunk, TestResult};
 use crate::error::{AppError, GqlResult};
 
 /// Most log chunks one query returns.
@@ -179,6 +180,41 @@ impl BuildNode {
     /// Whether output past the size limit was dropped.
     async fn log_truncated(&self) -> bool {
         self.0.log_truncated
+    }
+    /// The score the run earned (exact; up to six decimals), once graded.
+    async fn score(&self) -> Option<bigdecimal::BigDecimal> {
+        self.0
+            .score
+            .as_ref()
+            .map(bigdecimal::BigDecimal::normalized)
+    }
+    /// What the score is out of.
+    async fn max_score(&self) -> Option<bigdecimal::BigDecimal> {
+        self.0
+            .max_score
+            .as_ref()
+            .map(bigdecimal::BigDecimal::normalized)
+    }
+    /// Whether Lectern received the push after the assignment's due date.
+    async fn late(&self) -> bool {
+        self.0.late
+    }
+    /// Where the test results were read from (`JUnit XML`, `pytest`, `cargo test`, …).
+    async fn report_format(&self) -> Option<&str> {
+        self.0.report_format.as_deref()
+    }
+    /// What was wrong with the report the assignment names, when something was.
+    async fn report_problem(&self) -> Option<&str> {
+        self.0.report_problem.as_deref()
+    }
+    /// Each test's result, in the report's order.
+    async fn test_results(&self, ctx: &Context<'_>) -> GqlResult<Vec<TestResultNode>> {
+        let mut conn = db(ctx).await?;
+        Ok(TestResult::for_build(&mut conn, self.0.id)
+            .await?
+            .into_iter()
+            .map(TestResultNode)
+            .collect())
     }
     /// Stored output after chunk `after` (from the start without it), in order.
     async fn log(

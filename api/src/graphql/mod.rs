@@ -6,6 +6,7 @@ mod builds;
 mod context;
 mod courses;
 mod error_codes;
+mod grades;
 mod live;
 pub mod loaders;
 mod repositories;
@@ -26,6 +27,7 @@ pub struct Query(
     assignments::AssignmentQuery,
     repositories::RepositoryQuery,
     builds::BuildQuery,
+    grades::GradeQuery,
 );
 
 /// Every mutation.

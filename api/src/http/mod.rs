@@ -2,6 +2,7 @@
 //! request passes (request ids, tracing, body limits, origin checks, security headers).
 
 mod auth;
+mod grades;
 mod graphql;
 mod health;
 mod logs;
@@ -59,6 +60,7 @@ pub fn router(app: App) -> Router {
         .route("/auth/github/login", get(auth::github_login))
         .route("/auth/github/callback", get(auth::github_callback))
         .route("/builds/{id}/log", get(logs::download))
+        .route("/courses/{slug}/grades.csv", get(grades::csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route_layer(middleware::from_fn_with_state(app.clone(), check_origin))

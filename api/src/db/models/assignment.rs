@@ -30,6 +30,9 @@ pub struct Assignment {
     pub report_path: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Points per test by name pattern (`[{"pattern": …, "points": …}]`; see
+    /// [`crate::grading::points`]); empty spreads the points evenly.
+    pub test_points: serde_json::Value,
 }
 
 /// A new assignment, validated by the caller.
@@ -52,6 +55,7 @@ pub struct NewAssignment {
     pub hidden_tests_repo: Option<String>,
     pub hidden_tests_ref: Option<String>,
     pub report_path: Option<String>,
+    pub test_points: serde_json::Value,
 }
 
 /// Changes to an assignment: `None` keeps a value; `Some(None)` clears a nullable one.
@@ -73,6 +77,7 @@ pub struct AssignmentChanges {
     pub hidden_tests_repo: Option<Option<String>>,
     pub hidden_tests_ref: Option<Option<String>>,
     pub report_path: Option<Option<String>>,
+    pub test_points: Option<serde_json::Value>,
 }
 
 impl AssignmentChanges {
@@ -93,6 +98,7 @@ impl AssignmentChanges {
             hidden_tests_repo,
             hidden_tests_ref,
             report_path,
+            test_points,
         } = self;
         slug.is_none()
             && title.is_none()
@@ -109,6 +115,7 @@ impl AssignmentChanges {
             && hidden_tests_repo.is_none()
             && hidden_tests_ref.is_none()
             && report_path.is_none()
+            && test_points.is_none()
     }
 }
 

@@ -45,6 +45,11 @@ pub struct Build {
     pub tests_skipped: Option<i32>,
     pub recoveries: i32,
     pub superseded_by: Option<i64>,
+    pub score: Option<bigdecimal::BigDecimal>,
+    pub max_score: Option<bigdecimal::BigDecimal>,
+    pub late: bool,
+    pub report_format: Option<String>,
+    pub report_problem: Option<String>,
 }
 
 /// Which builds of a repository to list (see [`Build::list_for_repository`]).

@@ -9,9 +9,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Interval, Nullable, Text};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
-use super::Build;
+use super::{Build, NewTestResult, TestResult};
 use crate::db::enums::{BuildStatus, BuildTrigger, ExecutorKind};
 use crate::db::schema::builds;
+use crate::grading::Graded;
 
 /// The channel a queued build is announced on (by a trigger, at commit).
 pub const QUEUED_CHANNEL: &str = "lectern_builds";
@@ -107,23 +108,60 @@ impl Build {
         status: BuildStatus,
         reason: Option<&str>,
         exit_code: Option<i32>,
+        graded: Option<&Graded>,
     ) -> QueryResult<Option<Build>> {
         debug_assert!(status.is_finished());
-        diesel::update(builds::table)
-            .filter(builds::id.eq(id))
-            .filter(builds::worker_id.eq(worker))
-            .filter(builds::status.eq(BuildStatus::Running))
-            .set((
-                builds::status.eq(status),
-                builds::status_reason.eq(reason.map(|r| truncate(r, 2000))),
-                builds::exit_code.eq(exit_code),
-                builds::finished_at.eq(diesel::dsl::now),
-                builds::lease_expires_at.eq(None::<DateTime<Utc>>),
-            ))
-            .returning(Build::as_returning())
-            .get_result(conn)
-            .await
-            .optional()
+        // The verdict, counts, score and per-test results land together or not at all.
+        conn.transaction(async |conn| {
+            let counts = graded.and_then(Graded::counts);
+            let finished = diesel::update(builds::table)
+                .filter(builds::id.eq(id))
+                .filter(builds::worker_id.eq(worker))
+                .filter(builds::status.eq(BuildStatus::Running))
+                .set((
+                    builds::status.eq(status),
+                    builds::status_reason.eq(reason.map(|r| truncate(r, 2000))),
+                    builds::exit_code.eq(exit_code),
+                    builds::finished_at.eq(diesel::dsl::now),
+                    builds::lease_expires_at.eq(None::<DateTime<Utc>>),
+                    builds::tests_passed.eq(counts.map(|c| c.passed)),
+                    builds::tests_failed.eq(counts.map(|c| c.failed)),
+                    builds::tests_skipped.eq(counts.map(|c| c.skipped)),
+                    builds::score.eq(graded.map(|g| g.scored.score.clone())),
+                    builds::max_score.eq(graded.map(|g| g.scored.max.clone())),
+                    builds::report_format.eq(graded.and_then(|g| g.format).map(|f| f.name())),
+                    builds::report_problem.eq(graded
+                        .and_then(|g| g.problem.as_deref())
+                        .map(|p| truncate(p, 2000))),
+                ))
+                .returning(Build::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            if let (Some(_), Some(graded)) = (&finished, graded) {
+                let rows: Vec<NewTestResult> = graded
+                    .cases
+                    .iter()
+                    .zip(&graded.scored.tests)
+                    .zip(0..)
+                    .map(|((case, (earned, worth)), position)| NewTestResult {
+                        build_id: id,
+                        position,
+                        suite: case.suite.clone(),
+                        name: case.name.clone(),
+                        outcome: case.outcome,
+                        duration_ms: case.duration_ms,
+                        message: case.message.clone(),
+                        points: Some(earned.clone()),
+                        max_points: Some(worth.clone()),
+                        hidden: false,
+                    })
+                    .collect();
+                TestResult::insert_all(conn, &rows).await?;
+            }
+            Ok(finished)
+        })
+        .await
     }
 
     /// Asks for a build to stop: a queued build is cancelled at once; a running one is

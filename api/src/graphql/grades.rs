@@ -1,0 +1,150 @@
+//! Grades: the course's grade matrix (staff only) and a build's per-test results.
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use bigdecimal::BigDecimal;
+
+use super::assignments::AssignmentNode;
+use super::context::{db, parse_id, signed_in};
+use super::users::UserNode;
+use crate::auth::{CourseAccess, Need, access};
+use crate::db::enums::{BuildStatus, TestOutcome};
+use crate::db::models::grade::Cell;
+use crate::db::models::{GradeMatrix, TestResult};
+use crate::error::GqlResult;
+
+#[derive(Default)]
+pub struct GradeQuery;
+
+#[Object]
+impl GradeQuery {
+    /// Every student against every assignment, with the build that grades each pair (the
+    /// latest graded build of the repository's default branch). Staff only. Read in three
+    /// statements whatever the class size.
+    async fn grade_matrix(&self, ctx: &Context<'_>, course_id: ID) -> GqlResult<GradeMatrixNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let access = access::course(&mut conn, me, parse_id(&course_id)?, Need::Staff).await?;
+        let matrix = GradeMatrix::load(&mut conn, access.course.id).await?;
+        Ok(GradeMatrixNode { matrix, access })
+    }
+}
+
+pub struct GradeMatrixNode {
+    matrix: GradeMatrix,
+    access: CourseAccess,
+}
+
+#[Object(name = "GradeMatrix")]
+impl GradeMatrixNode {
+    /// The columns, by due date.
+    async fn assignments(&self) -> Vec<AssignmentNode> {
+        self.matrix
+            .assignments
+            .iter()
+            .map(|assignment| AssignmentNode {
+                assignment: assignment.clone(),
+                access: self.access.clone(),
+            })
+            .collect()
+    }
+    /// One row per student, by login.
+    async fn rows(&self) -> Vec<GradeRow> {
+        self.matrix
+            .students
+            .iter()
+            .map(|student| GradeRow {
+                total: self.matrix.total(student.id).normalized(),
+                cells: self
+                    .matrix
+                    .assignments
+                    .iter()
+                    .map(|a| GradeCell::from(a.id, self.matrix.cell(student.id, a.id)))
+                    .collect(),
+                student: UserNode(student.clone()),
+            })
+            .collect()
+    }
+}
+
+/// One student's grades.
+#[derive(SimpleObject)]
+pub struct GradeRow {
+    student: UserNode,
+    /// Their cells, in the order of the matrix's assignments.
+    cells: Vec<GradeCell>,
+    /// The sum of their scores so far.
+    total: BigDecimal,
+}
+
+/// One student on one assignment.
+#[derive(SimpleObject)]
+pub struct GradeCell {
+    assignment_id: ID,
+    /// Null when the student has not linked a repository for it.
+    repository_id: Option<ID>,
+    /// The build the grade comes from.
+    graded_build_id: Option<ID>,
+    score: Option<BigDecimal>,
+    max_score: Option<BigDecimal>,
+    late: bool,
+    /// The newest build, of any branch, in whatever state.
+    latest_build_id: Option<ID>,
+    latest_status: Option<BuildStatus>,
+    /// The grading build's status.
+    graded_status: Option<BuildStatus>,
+}
+
+impl GradeCell {
+    fn from(assignment: i64, cell: Option<&Cell>) -> Self {
+        let id = |n: i64| ID(n.to_string());
+        Self {
+            assignment_id: id(assignment),
+            repository_id: cell.map(|c| id(c.repository_id)),
+            graded_build_id: cell.and_then(|c| c.graded_build_id).map(id),
+            score: cell.and_then(|c| c.score.clone()).map(|s| s.normalized()),
+            max_score: cell
+                .and_then(|c| c.max_score.clone())
+                .map(|s| s.normalized()),
+            late: cell.and_then(|c| c.late).unwrap_or(false),
+            latest_build_id: cell.and_then(|c| c.latest_build_id).map(id),
+            latest_status: cell.and_then(|c| c.latest_status),
+            graded_status: cell.and_then(|c| c.graded_status),
+        }
+    }
+}
+
+/// One test of a build.
+pub struct TestResultNode(pub TestResult);
+
+#[Object(name = "TestResult")]
+impl TestResultNode {
+    /// Its place in the report (0 first).
+    async fn position(&self) -> i32 {
+        self.0.position
+    }
+    /// Where it lives (a module, class, package or file); may be empty.
+    async fn suite(&self) -> &str {
+        &self.0.suite
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn outcome(&self) -> TestOutcome {
+        self.0.outcome
+    }
+    async fn duration_ms(&self) -> Option<i64> {
+        self.0.duration_ms
+    }
+    /// Why it failed or was skipped, when the runner said.
+    async fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+    /// Points earned.
+    async fn points(&self) -> Option<BigDecimal> {
+        self.0.points.as_ref().map(BigDecimal::normalized)
+    }
+    /// Points it is worth.
+    async fn max_points(&self) -> Option<BigDecimal> {
+        self.0.max_points.as_ref().map(BigDecimal::normalized)
+    }
+}

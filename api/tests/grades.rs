@@ -1,0 +1,204 @@
+//! Grading end to end: builds run real test runners, their results are read from the
+//! output or from a JUnit report left in the sandbox, scored by the assignment's points,
+//! and shown per test, in the staff's grade matrix and in its CSV export.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::git::python_exercise;
+use support::pipeline::{Pipeline, build_of, finished};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const RESULTS: &str = "query($id: ID!) { build(id: $id) {
+    status score maxScore reportFormat reportProblem testsPassed testsFailed testsSkipped
+    testResults { position suite name outcome message points maxPoints } } }";
+
+async fn results(client: &support::Client, id: &str) -> anyhow::Result<Value> {
+    finished(client, id, WAIT).await?;
+    Ok(client
+        .gql(RESULTS, json!({ "id": id }))
+        .await?
+        .ok()?
+        .at("build")
+        .clone())
+}
+
+fn outcomes(build: &Value) -> Vec<(String, String)> {
+    build["testResults"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap_or_default().to_owned(),
+                t["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_are_graded_per_test_and_land_in_the_grade_matrix() -> anyhow::Result<()> {
+    let p = Pipeline::start("local", json!({ "points": "10" }), &[]).await?;
+    let repository = p.repository_id().await?;
+
+    // The first build: one unittest test passes; all ten points.
+    let first = results(&p.octocat, &p.first_build).await?;
+    assert_eq!(first["status"], "PASSED");
+    assert_eq!(first["reportFormat"], "unittest");
+    assert_eq!(first["score"], "10");
+    assert_eq!(first["maxScore"], "10");
+    assert_eq!(
+        outcomes(&first),
+        [("test_greets_by_name".to_owned(), "PASSED".to_owned())]
+    );
+    assert_eq!(first["testResults"][0]["suite"], "test_greet.GreetTest");
+
+    // A push with the recorded unittest project beside it: 3 of 6 pass; every outcome and
+    // the failure's reason come through; the points are spread evenly.
+    let mut files = python_exercise(true);
+    files.push((
+        "test_calc.py",
+        include_str!("fixtures/runners/projects/unittest/test_calc.py"),
+    ));
+    let sha = p.git.commit("main", &files, "Add the calculator")?;
+    let id = build_of(&p.octocat, &repository, &sha, WAIT).await?;
+    let second = results(&p.octocat, &id).await?;
+    assert_eq!(second["status"], "FAILED");
+    assert_eq!(
+        (
+            &second["testsPassed"],
+            &second["testsFailed"],
+            &second["testsSkipped"]
+        ),
+        (&json!(3), &json!(2), &json!(1))
+    );
+    assert_eq!(second["score"], "5");
+    let by_name = |name: &str| {
+        second["testResults"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by_name("test_divides")["outcome"], "ERRORED");
+    assert_eq!(by_name("test_later")["outcome"], "SKIPPED");
+    assert_eq!(by_name("test_later")["message"], "not graded yet");
+    assert_eq!(
+        by_name("test_subtracts")["message"],
+        "AssertionError: 2 != 1 : 5 - 3 should be 2"
+    );
+    assert_eq!(by_name("test_adds")["points"], "1.666667");
+    assert_eq!(by_name("test_subtracts")["points"], "0");
+    let log = finished(&p.octocat, &id, WAIT).await?["log"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        log.contains(
+            "tests: 3 passed, 2 failed, 1 skipped (from the unittest report); score 5 of 10"
+        ),
+        "{log}"
+    );
+
+    // The instructor names a JUnit report and gives points by name: the report is read out
+    // of the sandbox and wins over the output.
+    p.ada
+        .gql(
+            "mutation($id: ID!, $input: UpdateAssignmentInput!) { updateAssignment(id: $id, input: $input) { testPoints { pattern points } } }",
+            json!({ "id": p.assignment, "input": {
+                "reportPath": "out/report.xml",
+                "testCommand": "mkdir -p out && cp expected.xml out/report.xml && python3 -m unittest -v",
+                "testPoints": [{ "pattern": "test_strings.test_shouts*", "points": "3" },
+                               { "pattern": "*", "points": "0.5" }],
+            } }),
+        )
+        .await?
+        .ok()?;
+    files.push((
+        "expected.xml",
+        include_str!("fixtures/runners/pytest-junit.xml"),
+    ));
+    let sha = p.git.commit("main", &files, "With a report")?;
+    let id = build_of(&p.octocat, &repository, &sha, WAIT).await?;
+    let third = results(&p.octocat, &id).await?;
+    assert_eq!(third["reportFormat"], "JUnit XML");
+    assert_eq!(third["reportProblem"], Value::Null);
+    assert_eq!(outcomes(&third).len(), 6, "{third:#}");
+    // Three shouts at 3 points, capped at the assignment's 10; the rest at 0.5 failed or
+    // were skipped.
+    assert_eq!(third["score"], "9");
+    assert_eq!(third["testResults"][0]["maxPoints"], "3");
+    assert_eq!(third["testResults"][3]["maxPoints"], "0.5");
+
+    // A report that is missing: said on the build, results from the output instead.
+    p.ada
+        .gql(
+            "mutation($id: ID!) { updateAssignment(id: $id, input: { reportPath: \"nowhere.xml\" }) { id } }",
+            json!({ "id": p.assignment }),
+        )
+        .await?
+        .ok()?;
+    let sha = p.git.commit("main", &[("README", "again\n")], "Again")?;
+    let id = build_of(&p.octocat, &repository, &sha, WAIT).await?;
+    let fourth = results(&p.octocat, &id).await?;
+    assert_eq!(fourth["reportFormat"], "unittest");
+    assert!(
+        fourth["reportProblem"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("no report at nowhere.xml"),
+        "{fourth:#}"
+    );
+    let fourth_score = fourth["score"].as_str().unwrap_or_default().to_owned();
+
+    // The matrix: staff only; one row per student, linked or not; the cell is the latest
+    // graded build of the default branch.
+    let alan = p.app.enroll(&p.ada, &p.course, "alan", "STUDENT").await?;
+    const MATRIX: &str = "query($c: ID!) { gradeMatrix(courseId: $c) {
+        assignments { slug }
+        rows { student { login } total cells { assignmentId repositoryId gradedBuildId score maxScore latestStatus } } } }";
+    let matrix = p.ada.gql(MATRIX, json!({ "c": p.course })).await?.ok()?;
+    assert_eq!(
+        matrix.at("gradeMatrix.assignments"),
+        &json!([{ "slug": "hw1" }])
+    );
+    let rows = matrix.at("gradeMatrix.rows").clone();
+    assert_eq!(rows[0]["student"]["login"], "alan");
+    assert_eq!(rows[0]["cells"][0]["repositoryId"], Value::Null);
+    assert_eq!(rows[0]["total"], "0");
+    assert_eq!(rows[1]["student"]["login"], "octocat");
+    assert_eq!(rows[1]["cells"][0]["gradedBuildId"], json!(id));
+    assert_eq!(rows[1]["cells"][0]["score"], json!(fourth_score));
+    assert_eq!(rows[1]["cells"][0]["maxScore"], "10");
+    assert_eq!(rows[1]["total"], json!(fourth_score));
+    let refused = alan.gql(MATRIX, json!({ "c": p.course })).await?;
+    assert_eq!(refused.error_code(), Some("FORBIDDEN"));
+
+    // The export: the same grades, for staff only.
+    let url = format!("{}/courses/cs101/grades.csv", p.app.base);
+    let response = p.ada.http.get(&url).send().await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let csv = response.text().await?;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "login,name,email,HW1,total");
+    assert!(lines[1].starts_with("alan,"), "{csv}");
+    assert!(lines[1].ends_with(",,0"), "{csv}");
+    assert!(lines[2].starts_with("octocat,"), "{csv}");
+    assert!(
+        lines[2].ends_with(&format!(",{fourth_score},{fourth_score}")),
+        "{csv}"
+    );
+    assert_eq!(alan.http.get(&url).send().await?.status(), 403);
+    assert_eq!(reqwest::get(&url).await?.status(), 401);
+    Ok(())
+}
