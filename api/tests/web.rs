@@ -845,3 +845,113 @@ async fn a_hundred_thousand_line_log_draws_only_what_is_in_view() -> anyhow::Res
     .await;
     finish(browser, result, "long-log").await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
+async fn students_see_each_test_and_staff_the_grade_matrix() -> anyhow::Result<()> {
+    let dir = built_client()?;
+    let p = support::pipeline::Pipeline::start(
+        "local",
+        json!({ "points": "10" }),
+        &[("LECTERN_WEB_DIR", dir.as_str())],
+    )
+    .await?;
+    support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(60)).await?;
+    let mut files = support::git::python_exercise(true);
+    files.push((
+        "test_calc.py",
+        include_str!("fixtures/runners/projects/unittest/test_calc.py"),
+    ));
+    let sha = p.git.commit("main", &files, "Add the calculator")?;
+    let repository = p.repository_id().await?;
+    let graded =
+        support::pipeline::build_of(&p.octocat, &repository, &sha, Duration::from_secs(30)).await?;
+    support::pipeline::finished(&p.octocat, &graded, Duration::from_secs(60)).await?;
+    p.app.enroll(&p.ada, &p.course, "alan", "STUDENT").await?;
+    let driver = Driver::start().await?;
+    let browser = driver.browser().await?;
+    browser.set_window_size(1280, 1000).await?;
+    let result = async {
+        browser
+            .goto(&format!("{}/sign-in?next=/builds/{graded}", p.app.base))
+            .await?;
+        sign_in(&browser, "octocat").await?;
+
+        // The student's build: its score, and every test with how it ended.
+        text_with(&browser, "[data-testid=score]", "5 of 10").await?;
+        let tests = text_with(&browser, "[data-testid=test-results]", "test_subtracts").await?;
+        for name in ["test_greets_by_name", "test_adds", "test_divides", "test_later"] {
+            assert!(tests.contains(name), "{name} missing: {tests}");
+        }
+        let outcomes = browser
+            .execute(
+                "return [...document.querySelectorAll('[data-testid=test]')].map(t => t.dataset.outcome)",
+                vec![],
+            )
+            .await?;
+        let mut outcomes: Vec<String> = serde_json::from_value(outcomes)?;
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            ["ERRORED", "FAILED", "PASSED", "PASSED", "PASSED", "SKIPPED"]
+        );
+        // A failure unfolds to its reason.
+        let failure = present(&browser, "[data-outcome=FAILED] .test-message summary").await?;
+        assert!(failure.text().await?.contains("5 - 3 should be 2"));
+        screenshot(&browser, "build-tests").await?;
+        // Only what is not passing.
+        click(&browser, Locator::Css("[data-testid=test-results] .toggle input")).await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let shown = browser
+                .execute("return document.querySelectorAll('[data-testid=test]').length", vec![])
+                .await?;
+            if shown == json!(2) {
+                break;
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "{shown} tests shown");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Students get no grade matrix.
+        browser.goto(&format!("{}/courses/cs101", p.app.base)).await?;
+        text_with(&browser, "[role=tablist]", "Roster").await?;
+        assert!(!browser.find(Locator::Css("[role=tablist]")).await?.text().await?.contains("Grades"));
+
+        // The instructor's matrix: both students, each cell coloured by standing.
+        click(&browser, Locator::Css("form[action='/auth/logout'] button")).await?;
+        browser
+            .goto(&format!("{}/sign-in?next=/courses/cs101", p.app.base))
+            .await?;
+        sign_in(&browser, "ada").await?;
+        click(&browser, Locator::XPath("//button[@role='tab'][contains(., 'Grades')]")).await?;
+        let matrix = text_with(&browser, "[data-testid=grade-matrix]", "octocat").await?;
+        assert!(matrix.contains("alan"), "{matrix}");
+        assert!(matrix.contains("5 / 10"), "{matrix}");
+        let standings = browser
+            .execute(
+                "return [...document.querySelectorAll('[data-testid=grade-cell]')].map(c => c.dataset.standing)",
+                vec![],
+            )
+            .await?;
+        assert_eq!(standings, json!(["missing", "partial"]));
+        screenshot(&browser, "grades").await?;
+        // Filters: who has nothing graded yet; a name.
+        let show = browser.find(Locator::Css("[data-testid=grades-show]")).await?;
+        show.select_by_value("outstanding").await?;
+        text_with(&browser, "[data-testid=grades-count]", "1 of 2 students").await?;
+        let rows = text_with(&browser, "[data-testid=grade-matrix] tbody", "alan").await?;
+        assert!(!rows.contains("octocat"), "{rows}");
+        show.select_by_value("all").await?;
+        let name = browser.find(Locator::Css("[data-testid=grades-name]")).await?;
+        name.send_keys("octo").await?;
+        text_with(&browser, "[data-testid=grades-count]", "1 of 2 students").await?;
+        let export = browser.find(Locator::Css("[data-testid=grades-export]")).await?;
+        assert_eq!(
+            export.attr("href").await?.as_deref(),
+            Some("/courses/cs101/grades.csv")
+        );
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    finish(browser, result, "grades").await
+}

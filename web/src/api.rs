@@ -270,6 +270,10 @@ pub struct BuildDetail {
     pub tests_passed: Option<i32>,
     pub tests_failed: Option<i32>,
     pub tests_skipped: Option<i32>,
+    pub score: Option<String>,
+    pub max_score: Option<String>,
+    pub report_format: Option<String>,
+    pub report_problem: Option<String>,
     pub log_bytes: i64,
     pub log_truncated: bool,
     pub repository: Option<RepositoryRef>,
@@ -296,6 +300,35 @@ struct BuildData {
 pub async fn build(id: &str) -> Result<BuildDetail, ApiError> {
     let data: BuildData = graphql(documents::BUILD, json!({ "id": id })).await?;
     Ok(data.build)
+}
+
+/// One test of a build, as the results list shows it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResult {
+    pub position: i32,
+    pub suite: String,
+    pub name: String,
+    pub outcome: String,
+    pub duration_ms: Option<i64>,
+    pub message: Option<String>,
+    pub points: Option<String>,
+    pub max_points: Option<String>,
+}
+
+/// A build's per-test results, in report order.
+pub async fn test_results(id: &str) -> Result<Vec<TestResult>, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Build {
+        test_results: Vec<TestResult>,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        build: Build,
+    }
+    let data: Data = graphql(documents::BUILD_TESTS, json!({ "id": id })).await?;
+    Ok(data.build.test_results)
 }
 
 /// Queues a new attempt of a build; returns it.
@@ -557,4 +590,51 @@ pub async fn repair_webhook(id: &str) -> Result<(), ApiError> {
 pub async fn unlink_repository(id: &str) -> Result<(), ApiError> {
     let _: Value = graphql(documents::UNLINK_REPOSITORY, json!({ "id": id })).await?;
     Ok(())
+}
+
+/// The course's grades (staff only).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct GradeMatrix {
+    pub assignments: Vec<GradeColumn>,
+    pub rows: Vec<GradeRow>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct GradeColumn {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub points: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct GradeRow {
+    pub student: Person,
+    pub total: String,
+    /// In the order of the columns.
+    pub cells: Vec<GradeCell>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GradeCell {
+    pub assignment_id: String,
+    pub repository_id: Option<String>,
+    pub graded_build_id: Option<String>,
+    pub score: Option<String>,
+    pub max_score: Option<String>,
+    pub late: bool,
+    pub latest_build_id: Option<String>,
+    pub latest_status: Option<String>,
+    pub graded_status: Option<String>,
+}
+
+pub async fn grade_matrix(course_id: &str) -> Result<GradeMatrix, ApiError> {
+    #[derive(Deserialize)]
+    struct Data {
+        #[serde(rename = "gradeMatrix")]
+        matrix: GradeMatrix,
+    }
+    let data: Data = graphql(documents::GRADE_MATRIX, json!({ "course": course_id })).await?;
+    Ok(data.matrix)
 }

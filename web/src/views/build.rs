@@ -7,6 +7,7 @@ use serde_json::json;
 use super::errors::ErrorPanel;
 use super::log_view::LogView;
 use super::status::{StatusBadge, Timestamp};
+use super::test_results::{TestResults, decimal};
 use crate::api::{self, BuildDetail};
 use crate::live;
 use crate::route::Route;
@@ -53,6 +54,7 @@ pub fn BuildPage(id: String) -> Element {
             Some(Err(err)) => rsx! { ErrorPanel { what: "This build", error: err.clone(), testid: "build-error" } },
             Some(Ok(build)) => rsx! {
                 BuildHeader { detail: build.clone() }
+                TestResults { build_id: build.id.clone(), finished: build.is_finished() }
                 LogView { build_id: build.id.clone(), finished: build.is_finished(), truncated: build.log_truncated }
             },
         }
@@ -139,6 +141,12 @@ fn BuildHeader(detail: BuildDetail) -> Element {
                 if let Some(code) = build.exit_code {
                     div { dt { "Exit code" } dd { "{code}" } }
                 }
+                if let (Some(score), Some(max)) = (&build.score, &build.max_score) {
+                    div { dt { "Score" } dd { "data-testid": "score", strong { {decimal(score)} } " of " {decimal(max)} } }
+                }
+            }
+            if let Some(problem) = &build.report_problem {
+                p { class: "status-reason", role: "status", "data-testid": "report-problem", "Test report: {problem}" }
             }
             if let Some(reason) = &build.status_reason {
                 p { class: "status-reason", role: "status", "{reason}" }
@@ -163,7 +171,10 @@ fn TestCounts(detail: BuildDetail) -> Element {
             li { class: "passed", span { "aria-hidden": "true", "✓ " } "{build.tests_passed.unwrap_or(0)} passed" }
             li { class: "failed", span { "aria-hidden": "true", "✗ " } "{build.tests_failed.unwrap_or(0)} failed" }
             if let Some(skipped) = build.tests_skipped {
-                li { class: "skipped", "{skipped} skipped" }
+                li { class: "skipped", span { "aria-hidden": "true", "⊘ " } "{skipped} skipped" }
+            }
+            if let Some(format) = &build.report_format {
+                li { class: "muted", "from the {format} report" }
             }
         }
     }

@@ -2,6 +2,7 @@ use dioxus::prelude::*;
 
 use super::errors::ErrorPanel;
 use super::forms::{AssignmentForm, EditCourseForm};
+use super::grades::GradesTab;
 use super::home::role_label;
 use super::roster::{ActivityTab, RosterTab};
 use super::status::{StatusBadge, Timestamp};
@@ -13,6 +14,7 @@ use crate::route::Route;
 enum Tab {
     Assignments,
     Roster,
+    Grades,
     Activity,
 }
 
@@ -60,6 +62,7 @@ pub fn CoursePage(slug: String) -> Element {
                     {tab_button(Tab::Assignments, format!("Assignments ({})", counts.assignments))}
                     {tab_button(Tab::Roster, format!("Roster ({})", counts.students + counts.tas + counts.instructors))}
                     if detail.viewer_is_staff {
+                        {tab_button(Tab::Grades, "Grades".to_owned())}
                         {tab_button(Tab::Activity, "Activity".to_owned())}
                     }
                 }
@@ -71,6 +74,7 @@ pub fn CoursePage(slug: String) -> Element {
                     Tab::Roster => rsx! {
                         RosterTab { slug: slug.clone(), course_id: detail.id.clone(), staff: detail.viewer_is_staff }
                     },
+                    Tab::Grades => rsx! { GradesTab { course_id: detail.id.clone(), slug: detail.slug.clone() } },
                     Tab::Activity => rsx! { ActivityTab { course_id: detail.id.clone() } },
                 }
             }

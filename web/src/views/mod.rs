@@ -4,6 +4,7 @@ mod build;
 mod course;
 mod errors;
 mod forms;
+mod grades;
 mod home;
 mod join;
 mod log_view;
@@ -13,6 +14,7 @@ mod roster;
 mod shell;
 mod sign_in;
 mod status;
+mod test_results;
 
 pub use build::BuildPage;
 pub use course::CoursePage;

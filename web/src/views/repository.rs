@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::errors::ErrorPanel;
 use super::status::{StatusBadge, Timestamp};
+use super::test_results::decimal;
 use crate::api::{self, BUILDS_PER_PAGE, BuildDetail, BuildQuery, RepositoryPage as Page};
 use crate::live;
 use crate::route::Route;
@@ -142,7 +143,8 @@ pub fn BuildsTable(builds: Vec<BuildDetail>) -> Element {
             thead { tr {
                 th { scope: "col", "Status" } th { scope: "col", "#" } th { scope: "col", "Source" }
                 th { scope: "col", "Commit" } th { scope: "col", "Trigger" } th { scope: "col", "Queued" }
-                th { scope: "col", "Started" } th { scope: "col", "Duration" } th { scope: "col", "Attempt" }
+                th { scope: "col", "Started" } th { scope: "col", "Duration" } th { scope: "col", "Tests" }
+                th { scope: "col", "Score" } th { scope: "col", "Attempt" }
             } }
             tbody {
                 for b in builds {
@@ -159,6 +161,13 @@ pub fn BuildsTable(builds: Vec<BuildDetail>) -> Element {
                         td { Timestamp { at: b.queued_at.clone() } }
                         td { if let Some(s) = &b.started_at { Timestamp { at: s.clone() } } else { span { class: "muted", "—" } } }
                         td { {b.started_at.as_deref().and_then(|s| time::between(s, b.finished_at.as_deref())).map(time::duration).unwrap_or_else(|| "—".into())} }
+                        td { class: "muted",
+                            match (b.tests_passed, b.tests_failed) {
+                                (Some(passed), Some(failed)) => format!("{passed} of {}", passed + failed),
+                                _ => "—".to_owned(),
+                            }
+                        }
+                        td { {b.score.as_deref().map(decimal).map(|s| format!("{s} / {}", b.max_score.as_deref().map(decimal).unwrap_or_default())).unwrap_or_else(|| "—".into())} }
                         td { "{b.attempt}" }
                     }
                 }
