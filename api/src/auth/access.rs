@@ -9,7 +9,8 @@ use diesel_async::AsyncPgConnection;
 
 use crate::auth::CurrentUser;
 use crate::db::enums::Role;
-use crate::db::models::{Assignment, Course, Invite, Membership, Repository};
+use crate::db::models::course::CourseKey;
+use crate::db::models::{Assignment, Course, CourseWithRole, Invite, Repository};
 use crate::error::{AppError, AppResult};
 
 /// What a request needs to be allowed to do in a course.
@@ -69,8 +70,7 @@ pub async fn course(
     course_id: i64,
     need: Need,
 ) -> AppResult<CourseAccess> {
-    let course = Course::find(conn, course_id).await?;
-    check(conn, viewer, course, need).await
+    check(conn, viewer, CourseKey::Id(course_id), need).await
 }
 
 /// Like [`course`], by slug.
@@ -80,8 +80,7 @@ pub async fn course_by_slug(
     slug: &str,
     need: Need,
 ) -> AppResult<CourseAccess> {
-    let course = Course::find_by_slug(conn, slug).await?;
-    check(conn, viewer, course, need).await
+    check(conn, viewer, CourseKey::Slug(slug), need).await
 }
 
 /// An assignment and the viewer's access to its course.
@@ -131,13 +130,14 @@ pub async fn repository(
     Ok((repository, access))
 }
 
+/// The course and the viewer's role in it, read together, checked against `need`.
 async fn check(
     conn: &mut AsyncPgConnection,
     viewer: &CurrentUser,
-    course: Course,
+    key: CourseKey<'_>,
     need: Need,
 ) -> AppResult<CourseAccess> {
-    let role = Membership::role_of(conn, course.id, viewer.user.id).await?;
+    let CourseWithRole { course, role } = Course::find_with_role(conn, key, viewer.user.id).await?;
     let access = CourseAccess {
         course,
         role,

@@ -29,6 +29,13 @@ pub struct CourseWithRole {
     pub role: Option<Role>,
 }
 
+/// How a course is named in a request.
+#[derive(Clone, Copy, Debug)]
+pub enum CourseKey<'a> {
+    Id(i64),
+    Slug(&'a str),
+}
+
 /// How many people of each role and how many assignments a course has.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, async_graphql::SimpleObject)]
 pub struct CourseCounts {
@@ -45,6 +52,29 @@ impl Course {
             .select(Course::as_select())
             .first(conn)
             .await
+    }
+
+    /// A course, by id or slug, with `user_id`'s role in it (`None`: not a member), in one
+    /// query: what every access check needs.
+    pub async fn find_with_role(
+        conn: &mut AsyncPgConnection,
+        key: CourseKey<'_>,
+        user_id: i64,
+    ) -> QueryResult<CourseWithRole> {
+        let mut query = courses::table
+            .left_join(
+                memberships::table.on(memberships::course_id
+                    .eq(courses::id)
+                    .and(memberships::user_id.eq(user_id))),
+            )
+            .select((Course::as_select(), memberships::role.nullable()))
+            .into_boxed();
+        query = match key {
+            CourseKey::Id(id) => query.filter(courses::id.eq(id)),
+            CourseKey::Slug(slug) => query.filter(courses::slug.eq(slug.to_owned())),
+        };
+        let (course, role) = query.first::<(Course, Option<Role>)>(conn).await?;
+        Ok(CourseWithRole { course, role })
     }
 
     pub async fn find_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> QueryResult<Course> {
