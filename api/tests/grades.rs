@@ -202,3 +202,146 @@ async fn builds_are_graded_per_test_and_land_in_the_grade_matrix() -> anyhow::Re
     assert_eq!(reqwest::get(&url).await?.status(), 401);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_mark_late_work_and_the_policies_pick_the_grading_build() -> anyhow::Result<()> {
+    // Due 49 hours before the first push: three started days late.
+    let due = (chrono::Utc::now() - chrono::TimeDelta::hours(49)).to_rfc3339();
+    let p = Pipeline::start(
+        "local",
+        json!({ "points": "10", "dueAt": due, "latePolicy": "PENALTY", "latePenaltyPercent": "10" }),
+        &[],
+    )
+    .await?;
+    let repository = p.repository_id().await?;
+    const BUILD: &str =
+        "query($id: ID!) { build(id: $id) { late lateDays score scoreBeforePenalty } }";
+    let build = |id: String| {
+        let client = &p.octocat;
+        async move {
+            finished(client, &id, WAIT).await?;
+            Ok::<_, anyhow::Error>(
+                client
+                    .gql(BUILD, json!({ "id": id }))
+                    .await?
+                    .ok()?
+                    .at("build")
+                    .clone(),
+            )
+        }
+    };
+    let first = build(p.first_build.clone()).await?;
+    assert_eq!(first["late"], true);
+    assert_eq!(first["lateDays"], 3);
+    assert_eq!(first["scoreBeforePenalty"], "10");
+    assert_eq!(first["score"], "7", "30% off");
+
+    // An extension makes the next push on time; it fails: 0 points.
+    let octocat_id = p
+        .octocat
+        .gql("{ me { id } }", json!({}))
+        .await?
+        .ok()?
+        .str_at("me.id")?
+        .to_owned();
+    let tomorrow = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    let granted = p
+        .ada
+        .gql(
+            "mutation($a: ID!, $u: ID!, $d: DateTime!) { grantExtension(assignmentId: $a, userId: $u, dueAt: $d) { userId } }",
+            json!({ "a": p.assignment, "u": octocat_id, "d": tomorrow }),
+        )
+        .await?
+        .ok()?;
+    assert_eq!(granted.at("grantExtension.userId"), &json!(octocat_id));
+    let refused = p
+        .octocat
+        .gql(
+            "mutation($a: ID!, $u: ID!, $d: DateTime!) { grantExtension(assignmentId: $a, userId: $u, dueAt: $d) { userId } }",
+            json!({ "a": p.assignment, "u": octocat_id, "d": tomorrow }),
+        )
+        .await?;
+    assert_eq!(
+        refused.error_code(),
+        Some("FORBIDDEN"),
+        "students cannot extend their own deadline"
+    );
+    let failing = p.git.commit("main", &python_exercise(false), "Oops")?;
+    let second_id = build_of(&p.octocat, &repository, &failing, WAIT).await?;
+    let second = build(second_id.clone()).await?;
+    assert_eq!(
+        (&second["late"], &second["lateDays"], &second["score"]),
+        (&json!(false), &Value::Null, &json!("0"))
+    );
+
+    const MATRIX: &str = "query($c: ID!) { gradeMatrix(courseId: $c) { rows { cells { gradedBuildId score late } } } }";
+    let graded = |expect: &'static str| {
+        let (ada, course) = (&p.ada, p.course.clone());
+        async move {
+            let m = ada.gql(MATRIX, json!({ "c": course })).await?.ok()?;
+            let cell = m.at("gradeMatrix.rows.0.cells.0").clone();
+            anyhow::ensure!(
+                cell["score"] == expect,
+                "expected a score of {expect}: {cell}"
+            );
+            Ok::<_, anyhow::Error>(cell)
+        }
+    };
+    // Latest: the failing build counts.
+    assert_eq!(graded("0").await?["gradedBuildId"], json!(second_id));
+    // Best: the late first build's 7 counts.
+    let set = |input: Value| {
+        let (ada, assignment) = (&p.ada, p.assignment.clone());
+        async move {
+            ada.gql(
+                "mutation($id: ID!, $input: UpdateAssignmentInput!) { updateAssignment(id: $id, input: $input) { latePolicy gradePolicy } }",
+                json!({ "id": assignment, "input": input }),
+            )
+            .await?
+            .ok()
+        }
+    };
+    set(json!({ "gradePolicy": "BEST" })).await?;
+    let best = graded("7").await?;
+    assert_eq!(
+        (&best["gradedBuildId"], &best["late"]),
+        (&json!(p.first_build), &json!(true))
+    );
+
+    // Refused late work: without the extension a passing push is late and does not count;
+    // the newest on-time build does.
+    set(json!({ "gradePolicy": "LATEST", "latePolicy": "REFUSE" })).await?;
+    p.ada
+        .gql(
+            "mutation($a: ID!, $u: ID!) { revokeExtension(assignmentId: $a, userId: $u) }",
+            json!({ "a": p.assignment, "u": octocat_id }),
+        )
+        .await?
+        .ok()?;
+    let passing = p
+        .git
+        .commit("main", &python_exercise(true), "Fixed, late")?;
+    let third_id = build_of(&p.octocat, &repository, &passing, WAIT).await?;
+    let third = build(third_id).await?;
+    assert_eq!(
+        (&third["late"], &third["score"]),
+        (&json!(true), &json!("10")),
+        "refused work keeps its score"
+    );
+    assert_eq!(graded("0").await?["gradedBuildId"], json!(second_id));
+
+    // A penalty must be a percentage.
+    let bad = p
+        .ada
+        .gql(
+            "mutation($id: ID!) { updateAssignment(id: $id, input: { latePenaltyPercent: \"120\" }) { id } }",
+            json!({ "id": p.assignment }),
+        )
+        .await?;
+    assert_eq!(bad.error_code(), Some("BAD_USER_INPUT"));
+    assert_eq!(
+        bad.body["errors"][0]["extensions"]["field"],
+        "latePenaltyPercent"
+    );
+    Ok(())
+}

@@ -486,7 +486,11 @@ async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Res
         capture_errors(&browser).await?;
 
         // The roster: the instructor and the student.
-        click(&browser, Locator::Css("button.tab:nth-child(2)")).await?;
+        click(
+            &browser,
+            Locator::XPath("//button[@role='tab'][contains(., 'Roster')]"),
+        )
+        .await?;
         text_with(&browser, "[data-testid=people-instructor]", "@ada").await?;
         text_with(&browser, "[data-testid=people-student]", "@octocat").await?;
 
@@ -530,7 +534,11 @@ async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Res
         assert_eq!(rows.len(), 2, "the used-up invite and the revoked one");
 
         // The course's activity: a retry elsewhere shows up without a reload.
-        click(&browser, Locator::Css("button.tab:nth-child(3)")).await?;
+        click(
+            &browser,
+            Locator::XPath("//button[@role='tab'][contains(., 'Activity')]"),
+        )
+        .await?;
         text_with(&browser, "[data-testid=activity]", "Watching the course").await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         p.octocat

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use crate::app::App;
 use crate::db::enums::LogStream;
-use crate::db::models::{Assignment, Build, LogChunk};
-use crate::grading::{self, Graded, junit, points};
+use crate::db::models::{Assignment, Build, Extension, LogChunk, Repository};
+use crate::grading::{self, Graded, deadline, junit, points};
 
 /// Grades `build`, whose tests ran in `checkout` and `passed` (exited 0) or not. `None`
 /// when the assignment or the output could not be read (the build then has no score).
@@ -14,11 +14,13 @@ pub async fn grade(app: &App, build: &Build, checkout: &Path, passed: bool) -> O
     let loaded = async {
         let mut conn = app.db().await?;
         let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
+        let repository = Repository::find(&mut conn, build.repository_id).await?;
+        let extension = Extension::due_for(&mut conn, assignment.id, repository.owner_id).await?;
         let chunks = LogChunk::list(&mut conn, build.id, None, i64::from(i32::MAX)).await?;
-        Ok::<_, crate::error::AppError>((assignment, chunks))
+        Ok::<_, crate::error::AppError>((assignment, extension, chunks))
     }
     .await;
-    let (assignment, chunks) = match loaded {
+    let (assignment, extension, chunks) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
             tracing::warn!(error = %err, "could not read what the build needs to be graded");
@@ -43,13 +45,16 @@ pub async fn grade(app: &App, build: &Build, checkout: &Path, passed: bool) -> O
         None => None,
     };
     let rules = points::rules_from_json(&assignment.test_points);
-    Some(grading::grade(
-        report,
-        &output,
-        passed,
-        &rules,
-        &assignment.points,
-    ))
+    // Late by when Lectern received the push, against the student's own deadline if any.
+    let due = extension.or(assignment.due_at);
+    let days_late = deadline::days_late(build.received_at, due);
+    Some(
+        grading::grade(report, &output, passed, &rules, &assignment.points).late(
+            days_late,
+            assignment.late_policy,
+            &assignment.late_penalty_percent,
+        ),
+    )
 }
 
 /// The report at `relative` inside `checkout`, as text. Refuses what is not a regular file
@@ -87,7 +92,7 @@ pub fn summary(graded: &Graded) -> String {
         graded.scored.score.normalized(),
         graded.scored.max.normalized()
     );
-    match (graded.format, graded.counts()) {
+    let found = match (graded.format, graded.counts()) {
         (Some(format), Some(c)) => format!(
             "tests: {} passed, {} failed, {} skipped (from the {} report); {score}",
             c.passed,
@@ -96,6 +101,14 @@ pub fn summary(graded: &Graded) -> String {
             format.name()
         ),
         _ => format!("no test report found: the exit code decides; {score}"),
+    };
+    match (graded.days_late, &graded.before_penalty) {
+        (Some(days), Some(before)) => format!(
+            "{found}; received {days} day(s) late: {} before the late penalty",
+            before.normalized()
+        ),
+        (Some(days), None) => format!("{found}; received {days} day(s) late"),
+        _ => found,
     }
 }
 

@@ -131,6 +131,30 @@ text_enum! {
 }
 
 text_enum! {
+    /// What becomes of work received after the deadline.
+    #[derive(async_graphql::Enum)]
+    pub enum LatePolicy {
+        /// Graded as it is, marked late.
+        Accept = "accept",
+        /// Its score loses a share per started day late.
+        Penalty = "penalty",
+        /// Not graded: an on-time build grades the assignment.
+        Refuse = "refuse",
+    }
+}
+
+text_enum! {
+    /// Which of a student's graded builds grades an assignment.
+    #[derive(async_graphql::Enum)]
+    pub enum GradePolicy {
+        /// The newest.
+        Latest = "latest",
+        /// The highest-scoring.
+        Best = "best",
+    }
+}
+
+text_enum! {
     /// The state of a repository's webhook on GitHub.
     #[derive(async_graphql::Enum)]
     pub enum WebhookStatus {

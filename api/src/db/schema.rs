@@ -22,6 +22,9 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         test_points -> Jsonb,
+        late_policy -> Text,
+        late_penalty_percent -> Numeric,
+        grade_policy -> Text,
     }
 }
 
@@ -67,6 +70,8 @@ diesel::table! {
         superseded_by -> Nullable<Int8>,
         report_format -> Nullable<Text>,
         report_problem -> Nullable<Text>,
+        late_days -> Nullable<Int4>,
+        score_before_penalty -> Nullable<Numeric>,
     }
 }
 
@@ -80,6 +85,16 @@ diesel::table! {
         created_by -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    extensions (assignment_id, user_id) {
+        assignment_id -> Int8,
+        user_id -> Int8,
+        due_at -> Timestamptz,
+        granted_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -225,6 +240,7 @@ diesel::joinable!(builds -> assignments (assignment_id));
 diesel::joinable!(builds -> courses (course_id));
 diesel::joinable!(builds -> repositories (repository_id));
 diesel::joinable!(courses -> users (created_by));
+diesel::joinable!(extensions -> assignments (assignment_id));
 diesel::joinable!(invites -> courses (course_id));
 diesel::joinable!(invites -> users (created_by));
 diesel::joinable!(log_chunks -> builds (build_id));
@@ -243,6 +259,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     assignments,
     builds,
     courses,
+    extensions,
     invites,
     jobs,
     log_chunks,

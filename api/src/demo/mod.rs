@@ -83,6 +83,9 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> anyhow::Result<Seeded> {
                 hidden_tests_ref: None,
                 report_path: None,
                 test_points: serde_json::json!([]),
+                late_policy: crate::db::enums::LatePolicy::Accept,
+                late_penalty_percent: BigDecimal::from(0),
+                grade_policy: crate::db::enums::GradePolicy::Latest,
             },
         )
         .await?;

@@ -3,6 +3,7 @@
 
 use bigdecimal::{BigDecimal, Zero as _};
 
+pub mod deadline;
 pub mod export;
 pub mod junit;
 pub mod output;
@@ -128,9 +129,27 @@ pub struct Graded {
     pub problem: Option<String>,
     pub cases: Vec<TestCase>,
     pub scored: points::Scored,
+    /// Started days past the deadline when the push was received; `None` when on time.
+    pub days_late: Option<i32>,
+    /// The score before a late penalty, when one was taken (`scored.score` is after it).
+    pub before_penalty: Option<BigDecimal>,
 }
 
 impl Graded {
+    /// Applies the deadline: `days_late` under `policy` with `percent` off per day.
+    pub fn late(
+        mut self,
+        days_late: Option<i32>,
+        policy: deadline::LatePolicy,
+        percent: &BigDecimal,
+    ) -> Self {
+        let judged = deadline::judge(&self.scored.score, days_late, policy, percent);
+        self.days_late = days_late;
+        self.scored.score = judged.score;
+        self.before_penalty = judged.before_penalty;
+        self
+    }
+
     /// The counts of each outcome; `None` without per-test results.
     pub fn counts(&self) -> Option<Counts> {
         self.format.map(|_| Counts::of(&self.cases))
@@ -158,6 +177,8 @@ pub fn grade(
                     problem,
                     cases,
                     scored,
+                    days_late: None,
+                    before_penalty: None,
                 };
             }
             Ok(_) => problem = Some("the report lists no tests".to_owned()),
@@ -172,6 +193,8 @@ pub fn grade(
                 problem,
                 cases,
                 scored,
+                days_late: None,
+                before_penalty: None,
             }
         }
         None => Graded {
@@ -187,6 +210,8 @@ pub fn grade(
                 },
                 max: max.clone(),
             },
+            days_late: None,
+            before_penalty: None,
         },
     }
 }

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use super::context::{db, parse_id, signed_in};
 use super::repositories::RepositoryNode;
 use crate::auth::{CourseAccess, Need, access};
-use crate::db::models::{Assignment, AssignmentChanges, NewAssignment, Repository};
+use crate::db::enums::{GradePolicy, LatePolicy, Role};
+use crate::db::models::{
+    Assignment, AssignmentChanges, Extension, Membership, NewAssignment, Repository,
+};
 use crate::error::{AppError, GqlResult};
 use crate::validate;
 
@@ -60,6 +63,14 @@ struct CreateAssignmentInput {
     /// Points per test by name pattern; empty spreads `points` evenly over the tests.
     #[graphql(default)]
     test_points: Vec<PointsRule>,
+    /// What becomes of work received after the deadline (default: graded, marked late).
+    #[graphql(default_with = "LatePolicy::Accept")]
+    late_policy: LatePolicy,
+    /// Percent taken off per started day late, under the PENALTY policy.
+    late_penalty_percent: Option<BigDecimal>,
+    /// Which graded build counts (default: the latest).
+    #[graphql(default_with = "GradePolicy::Latest")]
+    grade_policy: GradePolicy,
 }
 
 /// Points for the tests whose name matches `pattern` (`*` any text, `?` one character),
@@ -69,6 +80,24 @@ struct CreateAssignmentInput {
 pub struct PointsRule {
     pattern: String,
     points: BigDecimal,
+}
+
+/// A late penalty: a percentage with at most two decimals.
+fn penalty(value: &BigDecimal) -> Result<BigDecimal, AppError> {
+    let hundred = BigDecimal::from(100);
+    if value.sign() == bigdecimal::num_bigint::Sign::Minus || value > &hundred {
+        return Err(AppError::invalid(
+            "latePenaltyPercent",
+            "must be between 0 and 100",
+        ));
+    }
+    if value.fractional_digit_count() > 2 && &value.with_scale(2) != value {
+        return Err(AppError::invalid(
+            "latePenaltyPercent",
+            "use at most two decimals",
+        ));
+    }
+    Ok(value.with_scale(2))
 }
 
 /// Checked rules, in the form an assignment stores them.
@@ -112,6 +141,9 @@ struct UpdateAssignmentInput {
     report_path: MaybeUndefined<String>,
     /// Replaces the points rules; `[]` spreads the points evenly.
     test_points: Option<Vec<PointsRule>>,
+    late_policy: Option<LatePolicy>,
+    late_penalty_percent: Option<BigDecimal>,
+    grade_policy: Option<GradePolicy>,
 }
 
 const TIMEOUT_RANGE: std::ops::RangeInclusive<i32> = 1..=86_400;
@@ -228,6 +260,9 @@ impl AssignmentMutation {
             })?,
             report_path: optional(input.report_path, report_path)?,
             test_points: points_rules(&input.test_points)?,
+            late_policy: input.late_policy,
+            late_penalty_percent: penalty(&input.late_penalty_percent.unwrap_or_default())?,
+            grade_policy: input.grade_policy,
         };
         if new.hidden_tests_ref.is_some() && new.hidden_tests_repo.is_none() {
             return Err(AppError::invalid(
@@ -243,6 +278,51 @@ impl AssignmentMutation {
             "assignment created"
         );
         Ok(AssignmentNode { assignment, access })
+    }
+
+    /// Gives a student their own deadline for an assignment (replacing one given before).
+    /// Instructors only. Their builds are judged late against it from then on.
+    async fn grant_extension(
+        &self,
+        ctx: &Context<'_>,
+        assignment_id: ID,
+        user_id: ID,
+        due_at: DateTime<Utc>,
+    ) -> GqlResult<ExtensionNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (assignment, access) =
+            access::assignment(&mut conn, me, parse_id(&assignment_id)?, Need::Instructor).await?;
+        access.ensure_writable()?;
+        let user = parse_id(&user_id)?;
+        if Membership::role_of(&mut conn, assignment.course_id, user).await? != Some(Role::Student)
+        {
+            return Err(AppError::invalid("userId", "not a student of this course").into());
+        }
+        let extension =
+            Extension::grant(&mut conn, assignment.id, user, due_at, me.user.id).await?;
+        tracing::info!(
+            assignment = assignment.id,
+            student = user,
+            by = me.user.id,
+            "extension granted"
+        );
+        Ok(ExtensionNode(extension))
+    }
+
+    /// Takes a student's extension back; whether there was one. Instructors only.
+    async fn revoke_extension(
+        &self,
+        ctx: &Context<'_>,
+        assignment_id: ID,
+        user_id: ID,
+    ) -> GqlResult<bool> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (assignment, access) =
+            access::assignment(&mut conn, me, parse_id(&assignment_id)?, Need::Instructor).await?;
+        access.ensure_writable()?;
+        Ok(Extension::revoke(&mut conn, assignment.id, parse_id(&user_id)?).await?)
     }
 
     /// Changes an assignment. Instructors only.
@@ -305,6 +385,13 @@ impl AssignmentMutation {
             })?,
             report_path: patch(input.report_path, report_path)?,
             test_points: input.test_points.as_deref().map(points_rules).transpose()?,
+            late_policy: input.late_policy,
+            late_penalty_percent: input
+                .late_penalty_percent
+                .as_ref()
+                .map(penalty)
+                .transpose()?,
+            grade_policy: input.grade_policy,
         };
         let repo_after = match &changes.hidden_tests_repo {
             Some(repo) => repo.is_some(),
@@ -405,6 +492,30 @@ impl AssignmentNode {
     async fn report_path(&self) -> Option<&str> {
         self.assignment.report_path.as_deref()
     }
+    /// What becomes of work received after the deadline.
+    async fn late_policy(&self) -> LatePolicy {
+        self.assignment.late_policy
+    }
+    /// Percent off per started day late, under the PENALTY policy.
+    async fn late_penalty_percent(&self) -> BigDecimal {
+        self.assignment.late_penalty_percent.normalized()
+    }
+    /// Which graded build counts.
+    async fn grade_policy(&self) -> GradePolicy {
+        self.assignment.grade_policy
+    }
+    /// Students' own deadlines. Staff only; empty for students.
+    async fn extensions(&self, ctx: &Context<'_>) -> GqlResult<Vec<ExtensionNode>> {
+        if !self.access.is_staff() {
+            return Ok(Vec::new());
+        }
+        let mut conn = db(ctx).await?;
+        Ok(Extension::list(&mut conn, self.assignment.id)
+            .await?
+            .into_iter()
+            .map(ExtensionNode)
+            .collect())
+    }
     /// Points per test by name pattern; empty when the points are spread evenly.
     async fn test_points(&self) -> Vec<PointsRule> {
         crate::grading::points::rules_from_json(&self.assignment.test_points)
@@ -437,5 +548,21 @@ impl AssignmentNode {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.assignment.updated_at
+    }
+}
+
+/// One student's own deadline for an assignment.
+pub struct ExtensionNode(Extension);
+
+#[Object(name = "Extension")]
+impl ExtensionNode {
+    async fn user_id(&self) -> ID {
+        ID(self.0.user_id.to_string())
+    }
+    async fn due_at(&self) -> DateTime<Utc> {
+        self.0.due_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
     }
 }

@@ -199,6 +199,17 @@ impl BuildNode {
     async fn late(&self) -> bool {
         self.0.late
     }
+    /// Started days past the deadline when the push was received; null when on time.
+    async fn late_days(&self) -> Option<i32> {
+        self.0.late_days
+    }
+    /// The score before the late penalty, when one was taken.
+    async fn score_before_penalty(&self) -> Option<bigdecimal::BigDecimal> {
+        self.0
+            .score_before_penalty
+            .as_ref()
+            .map(bigdecimal::BigDecimal::normalized)
+    }
     /// Where the test results were read from (`JUnit XML`, `pytest`, `cargo test`, …).
     async fn report_format(&self) -> Option<&str> {
         self.0.report_format.as_deref()

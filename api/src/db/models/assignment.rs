@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::db::enums::{GradePolicy, LatePolicy};
 use crate::db::schema::assignments;
 
 /// An assignment of a course.
@@ -33,6 +34,10 @@ pub struct Assignment {
     /// Points per test by name pattern (`[{"pattern": …, "points": …}]`; see
     /// [`crate::grading::points`]); empty spreads the points evenly.
     pub test_points: serde_json::Value,
+    pub late_policy: LatePolicy,
+    /// Taken off a late build's score per started day, under [`LatePolicy::Penalty`].
+    pub late_penalty_percent: BigDecimal,
+    pub grade_policy: GradePolicy,
 }
 
 /// A new assignment, validated by the caller.
@@ -56,6 +61,9 @@ pub struct NewAssignment {
     pub hidden_tests_ref: Option<String>,
     pub report_path: Option<String>,
     pub test_points: serde_json::Value,
+    pub late_policy: LatePolicy,
+    pub late_penalty_percent: BigDecimal,
+    pub grade_policy: GradePolicy,
 }
 
 /// Changes to an assignment: `None` keeps a value; `Some(None)` clears a nullable one.
@@ -78,6 +86,9 @@ pub struct AssignmentChanges {
     pub hidden_tests_ref: Option<Option<String>>,
     pub report_path: Option<Option<String>>,
     pub test_points: Option<serde_json::Value>,
+    pub late_policy: Option<LatePolicy>,
+    pub late_penalty_percent: Option<BigDecimal>,
+    pub grade_policy: Option<GradePolicy>,
 }
 
 impl AssignmentChanges {
@@ -99,6 +110,9 @@ impl AssignmentChanges {
             hidden_tests_ref,
             report_path,
             test_points,
+            late_policy,
+            late_penalty_percent,
+            grade_policy,
         } = self;
         slug.is_none()
             && title.is_none()
@@ -116,6 +130,9 @@ impl AssignmentChanges {
             && hidden_tests_ref.is_none()
             && report_path.is_none()
             && test_points.is_none()
+            && late_policy.is_none()
+            && late_penalty_percent.is_none()
+            && grade_policy.is_none()
     }
 }
 

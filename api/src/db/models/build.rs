@@ -50,6 +50,8 @@ pub struct Build {
     pub late: bool,
     pub report_format: Option<String>,
     pub report_problem: Option<String>,
+    pub late_days: Option<i32>,
+    pub score_before_penalty: Option<bigdecimal::BigDecimal>,
 }
 
 /// Which builds of a repository to list (see [`Build::list_for_repository`]).

@@ -133,6 +133,9 @@ impl Build {
                     builds::report_problem.eq(graded
                         .and_then(|g| g.problem.as_deref())
                         .map(|p| truncate(p, 2000))),
+                    builds::late.eq(graded.is_some_and(|g| g.days_late.is_some())),
+                    builds::late_days.eq(graded.and_then(|g| g.days_late)),
+                    builds::score_before_penalty.eq(graded.and_then(|g| g.before_penalty.clone())),
                 ))
                 .returning(Build::as_returning())
                 .get_result(conn)

@@ -16,7 +16,8 @@ use crate::db::enums::BuildStatus;
 #[derive(Clone, Debug)]
 pub struct Cell {
     pub repository_id: i64,
-    /// The grading build: the latest graded build of the repository's default branch.
+    /// The grading build: of the repository's default branch, the latest or the best graded
+    /// build as the assignment's policy says, a late one only if the late policy grades it.
     pub graded_build_id: Option<i64>,
     pub graded_status: Option<BuildStatus>,
     pub score: Option<BigDecimal>,
@@ -92,11 +93,22 @@ impl GradeMatrix {
              JOIN users u ON u.id = m.user_id
              LEFT JOIN repositories r
                     ON r.course_id = m.course_id AND r.owner_id = m.user_id AND r.unlinked_at IS NULL
+             LEFT JOIN assignments a ON a.id = r.assignment_id
              LEFT JOIN LATERAL (
-                 SELECT b.id, b.status, b.score, b.max_score, b.late FROM builds b
-                 WHERE b.repository_id = r.id AND b.finished_at IS NOT NULL AND b.score IS NOT NULL
-                   AND b.pr_number IS NULL AND b.branch = r.default_branch
-                 ORDER BY b.finished_at DESC LIMIT 1) g ON true
+                 -- The assignment's policy picks one branch; the other is never run.
+                 (SELECT b.id, b.status, b.score, b.max_score, b.late FROM builds b
+                  WHERE a.grade_policy = 'latest' AND b.repository_id = r.id
+                    AND b.finished_at IS NOT NULL AND b.score IS NOT NULL
+                    AND b.pr_number IS NULL AND b.branch = r.default_branch
+                    AND NOT (b.late AND a.late_policy = 'refuse')
+                  ORDER BY b.finished_at DESC LIMIT 1)
+                 UNION ALL
+                 (SELECT b.id, b.status, b.score, b.max_score, b.late FROM builds b
+                  WHERE a.grade_policy = 'best' AND b.repository_id = r.id
+                    AND b.finished_at IS NOT NULL AND b.score IS NOT NULL
+                    AND b.pr_number IS NULL AND b.branch = r.default_branch
+                    AND NOT (b.late AND a.late_policy = 'refuse')
+                  ORDER BY b.score DESC, b.finished_at DESC LIMIT 1)) g ON true
              LEFT JOIN LATERAL (
                  SELECT b.id, b.status FROM builds b WHERE b.repository_id = r.id
                  ORDER BY b.number DESC LIMIT 1) l ON true
