@@ -676,6 +676,12 @@ async fn instructors_create_courses_and_assignments_with_errors_beside_the_field
         text_with(&browser, "#e-memory-error", "whole number").await?;
         screenshot(&browser, "edit-assignment-error").await?;
         fill("#e-memory", "1024").await?;
+        browser
+            .find(Locator::Css("#e-late"))
+            .await?
+            .select_by_value("PENALTY")
+            .await?;
+        fill("#e-penalty", "25").await?;
         // Typing into a datetime-local input follows the browser's locale; set it as a picker would.
         browser
             .execute(
@@ -690,6 +696,17 @@ async fn instructors_create_courses_and_assignments_with_errors_beside_the_field
         .await?;
         text_with(&browser, "[data-testid=assignments]", "Lexer and parser").await?;
         let mut conn = app.db.conn().await?;
+        let policy: Vec<String> = diesel_async::RunQueryDsl::load(
+            diesel::QueryDsl::select(
+                lectern::db::schema::assignments::table,
+                diesel::dsl::sql::<diesel::sql_types::Text>(
+                    "late_policy || ' ' || late_penalty_percent::text || ' ' || grade_policy",
+                ),
+            ),
+            &mut conn,
+        )
+        .await?;
+        assert_eq!(policy, ["penalty 25.00 latest"]);
         let stored: Vec<(i32, Option<chrono::DateTime<chrono::Utc>>)> =
             diesel_async::RunQueryDsl::load(
                 diesel::QueryDsl::select(

@@ -155,6 +155,9 @@ pub struct AssignmentRow {
     pub memory_mb: i64,
     pub cpu_millis: i64,
     pub report_path: Option<String>,
+    pub late_policy: String,
+    pub late_penalty_percent: String,
+    pub grade_policy: String,
     /// The viewer's own for a student; every linked one for staff.
     pub repositories: Vec<RepositoryRow>,
 }
@@ -272,6 +275,9 @@ pub struct BuildDetail {
     pub tests_skipped: Option<i32>,
     pub score: Option<String>,
     pub max_score: Option<String>,
+    pub late: bool,
+    pub late_days: Option<i32>,
+    pub score_before_penalty: Option<String>,
     pub report_format: Option<String>,
     pub report_problem: Option<String>,
     pub log_bytes: i64,

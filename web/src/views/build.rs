@@ -144,6 +144,18 @@ fn BuildHeader(detail: BuildDetail) -> Element {
                 if let (Some(score), Some(max)) = (&build.score, &build.max_score) {
                     div { dt { "Score" } dd { "data-testid": "score", strong { {decimal(score)} } " of " {decimal(max)} } }
                 }
+                if build.late {
+                    div { dt { "Deadline" } dd { class: "late", "data-testid": "late",
+                        match build.late_days {
+                            Some(1) => "1 day late".to_owned(),
+                            Some(days) => format!("{days} days late"),
+                            None => "late".to_owned(),
+                        }
+                        if let Some(before) = &build.score_before_penalty {
+                            span { class: "muted", " ({decimal(before)} before the penalty)" }
+                        }
+                    } }
+                }
             }
             if let Some(problem) = &build.report_problem {
                 p { class: "status-reason", role: "status", "data-testid": "report-problem", "Test report: {problem}" }

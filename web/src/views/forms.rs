@@ -79,7 +79,10 @@ pub fn NewCourseForm() -> Element {
 }
 
 /// The fields of the assignment form, in the API's names.
-const ASSIGNMENT_FIELDS: [&str; 11] = [
+const ASSIGNMENT_FIELDS: [&str; 14] = [
+    "latePolicy",
+    "latePenaltyPercent",
+    "gradePolicy",
     "slug",
     "title",
     "description",
@@ -112,6 +115,7 @@ fn assignment_input(event: &FormEvent, editing: bool) -> Result<Value, ApiError>
         "timeoutSeconds": whole(event, "timeoutSeconds", "seconds")?,
         "memoryMb": whole(event, "memoryMb", "MiB")?,
         "cpuMillis": whole(event, "cpuMillis", "millicores")?,
+        "latePolicy": field("latePolicy"), "gradePolicy": field("gradePolicy"),
     });
     let optional = |value: String| match value.is_empty() {
         true => Value::Null,
@@ -128,6 +132,7 @@ fn assignment_input(event: &FormEvent, editing: bool) -> Result<Value, ApiError>
         ("points", optional(field("points"))),
         ("dueAt", due),
         ("reportPath", optional(field("reportPath"))),
+        ("latePenaltyPercent", optional(field("latePenaltyPercent"))),
     ] {
         if editing || !value.is_null() {
             input[name] = value;
@@ -136,6 +141,9 @@ fn assignment_input(event: &FormEvent, editing: bool) -> Result<Value, ApiError>
     if editing && input["points"].is_null() {
         // Points cannot be cleared; an emptied field means the default.
         input["points"] = json!("100");
+    }
+    if input["latePenaltyPercent"].is_null() {
+        input["latePenaltyPercent"] = json!("0");
     }
     Ok(input)
 }
@@ -238,6 +246,25 @@ pub fn AssignmentForm(
                     input { id: "{p}-memory", name: "memoryMb", inputmode: "numeric", initial_value: value(|a| a.memory_mb.to_string(), "512") } }
                 Field { label: "CPU (millicores)", id: "{p}-cpu", error: field_error(&e, "cpuMillis"),
                     input { id: "{p}-cpu", name: "cpuMillis", inputmode: "numeric", initial_value: value(|a| a.cpu_millis.to_string(), "1000") } }
+            }
+            div { class: "field-row",
+                Field { label: "Work received late", id: "{p}-late", error: field_error(&e, "latePolicy"),
+                    select { id: "{p}-late", name: "latePolicy",
+                        for (value, label) in [("ACCEPT", "is graded, marked late"), ("PENALTY", "loses a share per day"), ("REFUSE", "is not graded")] {
+                            option { value, initial_selected: a.as_ref().map_or(value == "ACCEPT", |a| a.late_policy == value), "{label}" }
+                        }
+                    }
+                }
+                Field { label: "Penalty per day (%)", id: "{p}-penalty", error: field_error(&e, "latePenaltyPercent"),
+                    input { id: "{p}-penalty", name: "latePenaltyPercent", inputmode: "decimal",
+                        initial_value: value(|a| a.late_penalty_percent.clone(), "10") } }
+                Field { label: "Grade from", id: "{p}-grade", error: field_error(&e, "gradePolicy"),
+                    select { id: "{p}-grade", name: "gradePolicy",
+                        for (value, label) in [("LATEST", "the latest build"), ("BEST", "the best build")] {
+                            option { value, initial_selected: a.as_ref().map_or(value == "LATEST", |a| a.grade_policy == value), "{label}" }
+                        }
+                    }
+                }
             }
             if let Some(message) = general(&e, &ASSIGNMENT_FIELDS) {
                 p { class: "error", role: "alert", "{message}" }
