@@ -84,6 +84,15 @@ impl Drop for Driver {
     }
 }
 
+/// chromedriver and a headless browser with a window of `width` × `height`; the driver
+/// is killed when its half of the pair is dropped.
+async fn open_browser(width: u32, height: u32) -> anyhow::Result<(Driver, Client)> {
+    let driver = Driver::start().await?;
+    let browser = driver.browser().await?;
+    browser.set_window_size(width, height).await?;
+    Ok((driver, browser))
+}
+
 /// Clicks what `locator` finds once it is there. The page re-renders as data arrives, so
 /// an element found a moment ago can be replaced before the click lands: find it again then.
 async fn click(browser: &Client, locator: Locator<'_>) -> anyhow::Result<()> {
@@ -162,8 +171,7 @@ async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<(
         .ok()?;
     let join_url = invite.str_at("createInvite.joinUrl")?.to_owned();
 
-    let driver = Driver::start().await?;
-    let browser = driver.browser().await?;
+    let (_driver, browser) = open_browser(1280, 900).await?;
     let result = async {
         browser.goto(&format!("{}/", app.base)).await?;
         text_with(&browser, ".welcome", "Sign in").await?;
@@ -219,8 +227,7 @@ async fn a_student_links_their_repository_from_the_course_page() -> anyhow::Resu
         "89abcdef0123456789abcdef0123456789abcdef",
     )
     .await?;
-    let driver = Driver::start().await?;
-    let browser = driver.browser().await?;
+    let (_driver, browser) = open_browser(1280, 900).await?;
     let result = async {
         browser
             .goto(&format!("{}/sign-in?next=/courses/cs101", world.app.base))
@@ -328,9 +335,7 @@ async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::R
     p.app
         .enroll(&p.ada, &p.course, "mallory", "STUDENT")
         .await?;
-    let driver = Driver::start().await?;
-    let browser = driver.browser().await?;
-    browser.set_window_size(1280, 900).await?;
+    let (_driver, browser) = open_browser(1280, 900).await?;
     let result = async {
         browser
             .goto(&format!("{}/sign-in?next=/", p.app.base))
@@ -474,9 +479,7 @@ async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Res
     )
     .await?;
     support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(30)).await?;
-    let driver = Driver::start().await?;
-    let browser = driver.browser().await?;
-    browser.set_window_size(1280, 900).await?;
+    let (_driver, browser) = open_browser(1280, 900).await?;
     let result = async {
         browser
             .goto(&format!("{}/sign-in?next=/courses/cs101", p.app.base))
@@ -580,9 +583,7 @@ async fn instructors_create_courses_and_assignments_with_errors_beside_the_field
         .env("LECTERN_WEB_DIR", &dir)
         .start()
         .await?;
-    let driver = Driver::start().await?;
-    let browser = driver.browser().await?;
-    browser.set_window_size(1280, 1000).await?;
+    let (_driver, browser) = open_browser(1280, 1000).await?;
     let result = async {
         browser
             .goto(&format!("{}/sign-in?next=/", app.base))
@@ -775,9 +776,7 @@ async fn a_hundred_thousand_line_log_draws_only_what_is_in_view() -> anyhow::Res
     let build =
         support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(60)).await?;
     assert_eq!(build["logTruncated"], false, "the whole log is stored");
-    let driver = Driver::start().await?;
-    let browser = driver.browser().await?;
-    browser.set_window_size(1280, 900).await?;
+    let (_driver, browser) = open_browser(1280, 900).await?;
     let drawn = |browser: Client| async move {
         let n = browser
             .execute(
@@ -893,9 +892,7 @@ async fn students_see_each_test_and_staff_the_grade_matrix() -> anyhow::Result<(
         support::pipeline::build_of(&p.octocat, &repository, &sha, Duration::from_secs(30)).await?;
     support::pipeline::finished(&p.octocat, &graded, Duration::from_secs(60)).await?;
     p.app.enroll(&p.ada, &p.course, "alan", "STUDENT").await?;
-    let driver = Driver::start().await?;
-    let browser = driver.browser().await?;
-    browser.set_window_size(1280, 1000).await?;
+    let (_driver, browser) = open_browser(1280, 1000).await?;
     let result = async {
         browser
             .goto(&format!("{}/sign-in?next=/builds/{graded}", p.app.base))

@@ -21,6 +21,23 @@ fn field_error(error: &Option<ApiError>, field: &str) -> Option<String> {
     error.as_ref().and_then(|e| e.for_field(field))
 }
 
+/// After a submission: on success the form is drawn afresh (its `generation` moves on) and
+/// the parent hears of it; otherwise the error is shown.
+fn settle(
+    saved: Result<(), ApiError>,
+    mut error: Signal<Option<ApiError>>,
+    mut generation: Signal<u32>,
+    on_saved: EventHandler<()>,
+) {
+    match saved {
+        Ok(()) => {
+            generation += 1;
+            on_saved.call(());
+        }
+        Err(err) => error.set(Some(err)),
+    }
+}
+
 /// The text a submitted form holds under `name`, trimmed. (Read from the form on submit,
 /// so what is submitted is what the fields show, however they were filled.)
 fn text(event: &FormEvent, name: &str) -> String {
@@ -165,7 +182,7 @@ pub fn AssignmentForm(
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<ApiError>);
     // Bumped after a success: a new-assignment form is drawn afresh, empty.
-    let mut generation = use_signal(|| 0_u32);
+    let generation = use_signal(|| 0_u32);
     let existing = editing.clone();
     let submit = move |event: FormEvent| {
         event.prevent_default();
@@ -187,13 +204,7 @@ pub fn AssignmentForm(
                 }
             };
             busy.set(false);
-            match saved {
-                Ok(()) => {
-                    generation += 1;
-                    on_saved.call(());
-                }
-                Err(err) => error.set(Some(err)),
-            }
+            settle(saved, error, generation, on_saved);
         }
     };
     let e = error.read().clone();
@@ -299,7 +310,7 @@ pub fn EditCourseForm(course: CourseDetail, on_saved: EventHandler<()>) -> Eleme
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<ApiError>);
     // Bumped after a success: the panel is drawn afresh, closed.
-    let mut generation = use_signal(|| 0_u32);
+    let generation = use_signal(|| 0_u32);
     let id = course.id.clone();
     let submit = move |event: FormEvent| {
         event.prevent_default();
@@ -309,13 +320,7 @@ pub fn EditCourseForm(course: CourseDetail, on_saved: EventHandler<()>) -> Eleme
             error.set(None);
             let saved = api::update_course(&id, &name, &term).await;
             busy.set(false);
-            match saved {
-                Ok(()) => {
-                    generation += 1;
-                    on_saved.call(());
-                }
-                Err(err) => error.set(Some(err)),
-            }
+            settle(saved, error, generation, on_saved);
         }
     };
     let e = error.read().clone();
