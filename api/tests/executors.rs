@@ -107,6 +107,8 @@ fn spec(command: &str) -> RunSpec {
         pids_limit: 128,
         workspace_mb: 64,
         use_dockerfile: false,
+        report_path: None,
+        report_marker: String::new(),
     }
 }
 

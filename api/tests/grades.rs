@@ -345,3 +345,47 @@ async fn deadlines_mark_late_work_and_the_policies_pick_the_grading_build() -> a
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_written_in_a_container_is_carried_out_of_it() -> anyhow::Result<()> {
+    let p = Pipeline::start(
+        "docker",
+        json!({ "points": "12", "reportPath": "out/report.xml",
+                "testCommand": "mkdir -p out && cp expected.xml out/report.xml; python3 -m unittest -v" }),
+        &[],
+    )
+    .await?;
+    let repository = p.repository_id().await?;
+    // No report written (nothing to copy yet): said so, the output graded instead.
+    let first = results(&p.octocat, &p.first_build).await?;
+    assert_eq!(first["reportFormat"], "unittest");
+    assert!(
+        first["reportProblem"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("no report at out/report.xml"),
+        "{first:#}"
+    );
+
+    let mut files = python_exercise(true);
+    files.push((
+        "expected.xml",
+        include_str!("fixtures/runners/pytest-junit.xml"),
+    ));
+    let sha = p.git.commit("main", &files, "With a report")?;
+    let id = build_of(&p.octocat, &repository, &sha, WAIT).await?;
+    let carried = results(&p.octocat, &id).await?;
+    assert_eq!(carried["status"], "PASSED");
+    assert_eq!(carried["reportFormat"], "JUnit XML", "{carried:#}");
+    assert_eq!(outcomes(&carried).len(), 6);
+    assert_eq!(carried["score"], "6", "3 of 6 tests at 2 points each");
+    // The report is not part of the log; the tests' own output is.
+    let log = finished(&p.octocat, &id, WAIT).await?["log"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(log.contains("test_greets_by_name"), "{log}");
+    assert!(!log.contains("<testsuites"), "{log}");
+    assert!(!log.contains("LECTERN-REPORT"), "{log}");
+    Ok(())
+}

@@ -8,9 +8,19 @@ use crate::db::enums::LogStream;
 use crate::db::models::{Assignment, Build, Extension, LogChunk, Repository};
 use crate::grading::{self, Graded, deadline, junit, points};
 
-/// Grades `build`, whose tests ran in `checkout` and `passed` (exited 0) or not. `None`
-/// when the assignment or the output could not be read (the build then has no score).
-pub async fn grade(app: &App, build: &Build, checkout: &Path, passed: bool) -> Option<Graded> {
+/// Where the report the assignment names is.
+pub enum Report<'a> {
+    /// In the checkout the tests ran in (the local executor).
+    InCheckout(&'a Path),
+    /// Carried out of a sandbox that is gone (a container's workspace).
+    Carried(&'a [u8]),
+    /// The sandbox had none to carry out.
+    NotWritten,
+}
+
+/// Grades `build`, whose tests `passed` (exited 0) or not. `None` when the assignment or the
+/// output could not be read (the build then has no score).
+pub async fn grade(app: &App, build: &Build, report: Report<'_>, passed: bool) -> Option<Graded> {
     let loaded = async {
         let mut conn = app.db().await?;
         let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
@@ -33,8 +43,16 @@ pub async fn grade(app: &App, build: &Build, checkout: &Path, passed: bool) -> O
         output.extend_from_slice(&chunk.data);
     }
     let output = String::from_utf8_lossy(&output);
-    let report = match assignment.report_path.clone() {
-        Some(relative) => {
+    let report = match (assignment.report_path.clone(), report) {
+        (None, _) => None,
+        (Some(relative), Report::Carried(bytes)) => Some(
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| format!("the report at {relative} is not UTF-8 text")),
+        ),
+        (Some(relative), Report::NotWritten) => Some(Err(format!(
+            "no report at {relative}; results were read from the output"
+        ))),
+        (Some(relative), Report::InCheckout(checkout)) => {
             let checkout = checkout.to_owned();
             Some(
                 tokio::task::spawn_blocking(move || read_report(&checkout, &relative))
@@ -42,7 +60,6 @@ pub async fn grade(app: &App, build: &Build, checkout: &Path, passed: bool) -> O
                     .unwrap_or_else(|e| Err(format!("reading the report failed: {e}"))),
             )
         }
-        None => None,
     };
     let rules = points::rules_from_json(&assignment.test_points);
     // Late by when Lectern received the push, against the student's own deadline if any.

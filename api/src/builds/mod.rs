@@ -20,7 +20,7 @@ use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::config::ExecutorChoice;
-use crate::db::enums::{BuildStatus, LogStream};
+use crate::db::enums::{BuildStatus, ExecutorKind, LogStream};
 use crate::db::models::build_queue::{CANCEL_CHANNEL, QUEUED_CHANNEL, Recovered};
 use crate::db::models::{Assignment, Build, LogChunk, NewLogChunk, Repository};
 use crate::executor::{self, DockerExecutor, Ending, Executor, LocalExecutor, RunSpec};
@@ -407,10 +407,17 @@ async fn execute<E: Executor>(
     drop(sink);
     let log = writer.finish().await;
     // Only a run whose tests reached a verdict is graded.
-    let graded = match status {
-        BuildStatus::Passed | BuildStatus::Failed => {
+    let graded = match (&ending, status) {
+        (Ending::Exited { exit, .. }, BuildStatus::Passed | BuildStatus::Failed) => {
             let passed = status == BuildStatus::Passed;
-            grade::grade(app, &build, &workdir.join("src"), passed).await
+            let checkout = workdir.join("src");
+            let source = match (&exit.report, executor.kind()) {
+                (Some(carried), _) => grade::Report::Carried(carried),
+                // Only there did the tests run in the server's checkout itself.
+                (None, ExecutorKind::Local) => grade::Report::InCheckout(&checkout),
+                (None, _) => grade::Report::NotWritten,
+            };
+            grade::grade(app, &build, source, passed).await
         }
         _ => None,
     };
@@ -564,6 +571,8 @@ async fn run_steps<E: Executor>(
         pids_limit: b.pids_limit,
         workspace_mb: b.workspace_mb,
         use_dockerfile,
+        report_path: assignment.report_path.clone(),
+        report_marker: crate::executor::report::marker(),
     };
     executor::drive(executor, &spec, sink, cancel).await
 }
@@ -669,6 +678,7 @@ mod tests {
                 code,
                 oom_killed: oom,
                 signal: None,
+                report: None,
             },
             after: Duration::from_millis(3200),
         };

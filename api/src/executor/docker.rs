@@ -17,6 +17,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt as _;
 
+use super::report::{self, ReportTap};
 use super::{ExecError, Executor, Exit, RunSpec};
 use crate::builds::log::LogSink;
 use crate::db::enums::{ExecutorKind, LogStream};
@@ -55,6 +56,8 @@ type Output = std::pin::Pin<
 pub struct DockerHandle {
     container: String,
     output: tokio::sync::Mutex<Option<Output>>,
+    /// The marker line before the report on standard output, when one may come.
+    report_marker: Option<String>,
 }
 
 /// The name of build `id`'s container.
@@ -86,8 +89,12 @@ pub fn container_config(spec: &RunSpec, image: &str) -> ContainerCreateBody {
         vec![
             "/bin/sh".into(),
             "-c".into(),
-            "cp -R /src/. /workspace/ && cd /workspace && exec /bin/sh -c \"$LECTERN_TEST_COMMAND\""
-                .into(),
+            // The workspace is gone with the container: the report, when there is one,
+            // comes out on standard output after a marker line (see `report`).
+            format!(
+                "cp -R /src/. /workspace/ && cd /workspace && /bin/sh -c \"$LECTERN_TEST_COMMAND\"; {}",
+                report::SHELL_AFTER
+            ),
         ]
     };
     let mut tmpfs = HashMap::new();
@@ -108,6 +115,11 @@ pub fn container_config(spec: &RunSpec, image: &str) -> ContainerCreateBody {
         cmd: Some(command),
         env: Some(vec![
             format!("LECTERN_TEST_COMMAND={}", spec.command),
+            format!(
+                "LECTERN_REPORT_PATH={}",
+                spec.report_path.as_deref().unwrap_or_default()
+            ),
+            format!("LECTERN_REPORT_MARKER={}", spec.report_marker),
             "HOME=/workspace".into(),
             "TMPDIR=/tmp".into(),
             "CI=true".into(),
@@ -280,6 +292,8 @@ impl Executor for DockerExecutor {
         Ok(DockerHandle {
             container,
             output: tokio::sync::Mutex::new(None),
+            report_marker: (spec.report_path.is_some() && !spec.use_dockerfile)
+                .then(|| spec.report_marker.clone()),
         })
     }
 
@@ -318,6 +332,7 @@ impl Executor for DockerExecutor {
                 Box::pin(docker.logs(&handle.container, Some(options)))
             }
         };
+        let mut tap = handle.report_marker.as_deref().map(ReportTap::new);
         while let Some(item) = output.next().await {
             match item {
                 Ok(bollard::container::LogOutput::StdErr { message }) => {
@@ -326,7 +341,15 @@ impl Executor for DockerExecutor {
                 Ok(
                     bollard::container::LogOutput::StdOut { message }
                     | bollard::container::LogOutput::Console { message },
-                ) => log.write(LogStream::Stdout, message).await,
+                ) => match &mut tap {
+                    Some(tap) => {
+                        let output = tap.feed(&message);
+                        if !output.is_empty() {
+                            log.write(LogStream::Stdout, output.into()).await;
+                        }
+                    }
+                    None => log.write(LogStream::Stdout, message).await,
+                },
                 Ok(bollard::container::LogOutput::StdIn { .. }) => {}
                 Err(err) => {
                     tracing::warn!(container = %handle.container, error = %err, "container log stream broke; waiting for the exit");
@@ -334,6 +357,16 @@ impl Executor for DockerExecutor {
                 }
             }
         }
+        let carried = match tap {
+            Some(tap) => {
+                let (held, report) = tap.finish();
+                if !held.is_empty() {
+                    log.write(LogStream::Stdout, held.into()).await;
+                }
+                report
+            }
+            None => None,
+        };
         // Non-zero exits come back as errors from bollard's wait; the state says it all.
         let _ = docker.wait_container(&handle.container, None).next().await;
         for _ in 0..50 {
@@ -347,6 +380,7 @@ impl Executor for DockerExecutor {
                     code: state.exit_code,
                     oom_killed: state.oom_killed.unwrap_or(false),
                     signal: None,
+                    report: carried,
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -446,6 +480,8 @@ mod tests {
             pids_limit: 128,
             workspace_mb: 300,
             use_dockerfile,
+            report_path: None,
+            report_marker: String::new(),
         }
     }
 

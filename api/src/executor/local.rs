@@ -164,6 +164,8 @@ impl Executor for LocalExecutor {
             code: status.code().map(i64::from),
             oom_killed: false,
             signal: status.signal(),
+            // The report stays in the checkout, where grading reads it.
+            report: None,
         })
     }
 
@@ -235,6 +237,8 @@ mod tests {
             pids_limit: 64,
             workspace_mb: 100,
             use_dockerfile: false,
+            report_path: None,
+            report_marker: String::new(),
         }
     }
 

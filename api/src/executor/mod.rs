@@ -5,6 +5,7 @@
 
 pub mod docker;
 pub mod local;
+pub mod report;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,6 +45,10 @@ pub struct RunSpec {
     /// Build the image from the repository's own Dockerfile (the assignment allows it and
     /// the repository has one).
     pub use_dockerfile: bool,
+    /// The test report the assignment names, relative to the workspace.
+    pub report_path: Option<String>,
+    /// The line after which a container prints the report (see [`report`]).
+    pub report_marker: String,
 }
 
 /// How the command ended.
@@ -55,6 +60,8 @@ pub struct Exit {
     pub oom_killed: bool,
     /// The signal that ended it, when one did.
     pub signal: Option<i32>,
+    /// The test report, when the executor carried it out of a sandbox that is gone.
+    pub report: Option<Vec<u8>>,
 }
 
 /// An executor could not do its part; the build ends as `errored` with this message.
