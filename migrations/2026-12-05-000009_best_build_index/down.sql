@@ -1,0 +1,1 @@
+DROP INDEX builds_best_idx;
