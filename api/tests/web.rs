@@ -84,6 +84,15 @@ impl Drop for Driver {
     }
 }
 
+/// The pipeline (local executor, `assignment`'s fields) serving the built web client.
+async fn pipeline_with_client(
+    assignment: serde_json::Value,
+) -> anyhow::Result<support::pipeline::Pipeline> {
+    let dir = built_client()?;
+    support::pipeline::Pipeline::start("local", assignment, &[("LECTERN_WEB_DIR", dir.as_str())])
+        .await
+}
+
 /// chromedriver and a headless browser with a window of `width` × `height`; the driver
 /// is killed when its half of the pair is dropped.
 async fn open_browser(width: u32, height: u32) -> anyhow::Result<(Driver, Client)> {
@@ -324,14 +333,8 @@ async fn present(browser: &Client, css: &str) -> anyhow::Result<fantoccini::elem
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::Result<()> {
-    let dir = built_client()?;
     let command = "sleep 1; for i in $(seq 1 60); do printf '\\033[32mok\\033[0m line %s\\n' $i; sleep 0.1; done";
-    let p = support::pipeline::Pipeline::start(
-        "local",
-        json!({ "testCommand": command }),
-        &[("LECTERN_WEB_DIR", dir.as_str())],
-    )
-    .await?;
+    let p = pipeline_with_client(json!({ "testCommand": command })).await?;
     p.app
         .enroll(&p.ada, &p.course, "mallory", "STUDENT")
         .await?;
@@ -471,13 +474,7 @@ async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn staff_manage_invites_and_watch_the_courses_builds_live() -> anyhow::Result<()> {
-    let dir = built_client()?;
-    let p = support::pipeline::Pipeline::start(
-        "local",
-        json!({ "testCommand": "echo hello" }),
-        &[("LECTERN_WEB_DIR", dir.as_str())],
-    )
-    .await?;
+    let p = pipeline_with_client(json!({ "testCommand": "echo hello" })).await?;
     support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(30)).await?;
     let (_driver, browser) = open_browser(1280, 900).await?;
     let result = async {
@@ -766,13 +763,9 @@ async fn instructors_create_courses_and_assignments_with_errors_beside_the_field
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn a_hundred_thousand_line_log_draws_only_what_is_in_view() -> anyhow::Result<()> {
-    let dir = built_client()?;
-    let p = support::pipeline::Pipeline::start(
-        "local",
-        json!({ "testCommand": "seq -f 'line %g of a long log' 1 100000" }),
-        &[("LECTERN_WEB_DIR", dir.as_str())],
-    )
-    .await?;
+    let p =
+        pipeline_with_client(json!({ "testCommand": "seq -f 'line %g of a long log' 1 100000" }))
+            .await?;
     let build =
         support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(60)).await?;
     assert_eq!(build["logTruncated"], false, "the whole log is stored");
@@ -873,13 +866,7 @@ async fn a_hundred_thousand_line_log_draws_only_what_is_in_view() -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, chromedriver and a built web client; scripts/test runs it"]
 async fn students_see_each_test_and_staff_the_grade_matrix() -> anyhow::Result<()> {
-    let dir = built_client()?;
-    let p = support::pipeline::Pipeline::start(
-        "local",
-        json!({ "points": "10" }),
-        &[("LECTERN_WEB_DIR", dir.as_str())],
-    )
-    .await?;
+    let p = pipeline_with_client(json!({ "points": "10" })).await?;
     support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(60)).await?;
     let mut files = support::git::python_exercise(true);
     files.push((
