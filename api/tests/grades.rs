@@ -389,3 +389,63 @@ async fn a_report_written_in_a_container_is_carried_out_of_it() -> anyhow::Resul
     assert!(!log.contains("LECTERN-REPORT"), "{log}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regrade_runs_every_grading_build_again_and_shows_what_changed() -> anyhow::Result<()> {
+    let p = Pipeline::start("local", json!({ "points": "10" }), &[]).await?;
+    let first = results(&p.octocat, &p.first_build).await?;
+    assert_eq!(first["score"], "10");
+    // The assignment is worth more now; a regrade scores the same commit again.
+    p.ada
+        .gql(
+            "mutation($id: ID!) { updateAssignment(id: $id, input: { points: \"20\" }) { id } }",
+            json!({ "id": p.assignment }),
+        )
+        .await?
+        .ok()?;
+    const REGRADE: &str =
+        "mutation($a: ID!) { regradeAssignment(assignmentId: $a) { id attempt commitSha } }";
+    let refused = p.octocat.gql(REGRADE, json!({ "a": p.assignment })).await?;
+    assert_eq!(refused.error_code(), Some("FORBIDDEN"));
+    let regrade = p
+        .ada
+        .gql(REGRADE, json!({ "a": p.assignment }))
+        .await?
+        .ok()?;
+    let queued = regrade
+        .at("regradeAssignment")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0]["attempt"], 2);
+    assert_eq!(queued[0]["commitSha"], json!(p.first_sha));
+    let id = queued[0]["id"].as_str().unwrap_or_default().to_owned();
+    finished(&p.octocat, &id, WAIT).await?;
+    let compared = p
+        .octocat
+        .gql(
+            "query($id: ID!) { build(id: $id) { status score retriedBuild { id score } } }",
+            json!({ "id": id }),
+        )
+        .await?
+        .ok()?;
+    assert_eq!(compared.at("build.status"), "PASSED");
+    assert_eq!(compared.at("build.score"), "20");
+    assert_eq!(compared.at("build.retriedBuild.score"), "10");
+    assert_eq!(compared.at("build.retriedBuild.id"), &json!(p.first_build));
+    let matrix = p
+        .ada
+        .gql(
+            "query($c: ID!) { gradeMatrix(courseId: $c) { rows { cells { gradedBuildId score } } } }",
+            json!({ "c": p.course }),
+        )
+        .await?
+        .ok()?;
+    assert_eq!(
+        matrix.at("gradeMatrix.rows.0.cells.0.gradedBuildId"),
+        &json!(id)
+    );
+    assert_eq!(matrix.at("gradeMatrix.rows.0.cells.0.score"), "20");
+    Ok(())
+}

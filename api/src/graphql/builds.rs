@@ -127,6 +127,15 @@ impl BuildNode {
     async fn retry_of(&self) -> Option<ID> {
         self.0.retry_of.map(|id| ID(id.to_string()))
     }
+    /// The build this one retried, to compare with (a regrade's old score). Of the same
+    /// repository, so as visible as this one.
+    async fn retried_build(&self, ctx: &Context<'_>) -> GqlResult<Option<BuildNode>> {
+        let Some(id) = self.0.retry_of else {
+            return Ok(None);
+        };
+        let mut conn = db(ctx).await?;
+        Ok(Some(BuildNode(Build::find(&mut conn, id).await?)))
+    }
     /// The newer build of the same branch that replaced this one while it was queued.
     async fn superseded_by(&self) -> Option<ID> {
         self.0.superseded_by.map(|id| ID(id.to_string()))

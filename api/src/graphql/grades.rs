@@ -4,12 +4,53 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use bigdecimal::BigDecimal;
 
 use super::assignments::AssignmentNode;
+use super::builds::BuildNode;
 use super::context::{db, parse_id, signed_in};
 use crate::auth::{CourseAccess, Need, access};
 use crate::db::enums::{BuildStatus, TestOutcome};
 use crate::db::models::grade::{Cell, Student};
-use crate::db::models::{GradeMatrix, TestResult};
+use crate::db::models::{Build, GradeMatrix, TestResult};
 use crate::error::GqlResult;
+
+#[derive(Default)]
+pub struct GradeMutation;
+
+#[Object]
+impl GradeMutation {
+    /// Runs every student's grading build of an assignment again (after a fix to its tests
+    /// or points): each is retried as it was (same commit, same time of arrival, so the same
+    /// lateness). Instructors only. Each new build's `retriedBuild` holds the old score.
+    async fn regrade_assignment(
+        &self,
+        ctx: &Context<'_>,
+        assignment_id: ID,
+    ) -> GqlResult<Vec<BuildNode>> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (assignment, access) =
+            access::assignment(&mut conn, me, parse_id(&assignment_id)?, Need::Instructor).await?;
+        access.ensure_writable()?;
+        let matrix = GradeMatrix::load(&mut conn, assignment.course_id).await?;
+        let mut queued = Vec::new();
+        for student in &matrix.students {
+            let Some(id) = matrix
+                .cell(student.id, assignment.id)
+                .and_then(|c| c.graded_build_id)
+            else {
+                continue;
+            };
+            let build = Build::find(&mut conn, id).await?;
+            queued.push(BuildNode(build.retry(&mut conn, me.user.id).await?));
+        }
+        tracing::info!(
+            assignment = assignment.id,
+            builds = queued.len(),
+            by = me.user.id,
+            "assignment regraded"
+        );
+        Ok(queued)
+    }
+}
 
 #[derive(Default)]
 pub struct GradeQuery;

@@ -38,6 +38,7 @@ pub struct Mutation(
     assignments::AssignmentMutation,
     repositories::RepositoryMutation,
     builds::BuildMutation,
+    grades::GradeMutation,
 );
 
 /// The executable schema.
