@@ -954,6 +954,15 @@ async fn students_see_each_test_and_staff_the_grade_matrix() -> anyhow::Result<(
         let name = browser.find(Locator::Css("[data-testid=grades-name]")).await?;
         name.send_keys("octo").await?;
         text_with(&browser, "[data-testid=grades-count]", "1 of 2 students").await?;
+        // One assignment's column: the instructor may regrade it, after a confirmation.
+        browser
+            .find(Locator::Css("[data-testid=grades-assignment]"))
+            .await?
+            .select_by_value("0")
+            .await?;
+        click(&browser, Locator::Css("[data-testid=regrade] button")).await?;
+        click(&browser, Locator::XPath("//div[@data-testid='regrade']/button[text()='Regrade']")).await?;
+        text_with(&browser, "[data-testid=regrade-message]", "1 build queued").await?;
         let export = browser.find(Locator::Css("[data-testid=grades-export]")).await?;
         assert_eq!(
             export.attr("href").await?.as_deref(),

@@ -644,3 +644,13 @@ pub async fn grade_matrix(course_id: &str) -> Result<GradeMatrix, ApiError> {
     let data: Data = graphql(documents::GRADE_MATRIX, json!({ "course": course_id })).await?;
     Ok(data.matrix)
 }
+
+/// Runs every student's grading build of an assignment again; how many were queued.
+pub async fn regrade_assignment(assignment_id: &str) -> Result<usize, ApiError> {
+    let data: Value = graphql(
+        documents::REGRADE_ASSIGNMENT,
+        json!({ "assignment": assignment_id }),
+    )
+    .await?;
+    Ok(data["regradeAssignment"].as_array().map_or(0, Vec::len))
+}

@@ -74,7 +74,7 @@ pub fn CoursePage(slug: String) -> Element {
                     Tab::Roster => rsx! {
                         RosterTab { slug: slug.clone(), course_id: detail.id.clone(), staff: detail.viewer_is_staff }
                     },
-                    Tab::Grades => rsx! { GradesTab { course_id: detail.id.clone(), slug: detail.slug.clone() } },
+                    Tab::Grades => rsx! { GradesTab { course_id: detail.id.clone(), slug: detail.slug.clone(), can_edit: detail.viewer_can_edit } },
                     Tab::Activity => rsx! { ActivityTab { course_id: detail.id.clone() } },
                 }
             }

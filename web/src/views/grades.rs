@@ -161,7 +161,7 @@ pub fn rows(matrix: &GradeMatrix, view: &View) -> Vec<GradeRow> {
 }
 
 #[component]
-pub fn GradesTab(course_id: String, slug: String) -> Element {
+pub fn GradesTab(course_id: String, slug: String, can_edit: bool) -> Element {
     let matrix = use_resource(use_reactive!(|course_id| async move {
         api::grade_matrix(&course_id).await
     }));
@@ -234,8 +234,17 @@ pub fn GradesTab(course_id: String, slug: String) -> Element {
                 a { class: "button subtle", href: "/courses/{slug}/grades.csv", download: "{slug}-grades.csv",
                     "data-testid": "grades-export", "Export CSV" }
             }
-            p { class: "muted", role: "status", "data-testid": "grades-count",
-                "{shown.len()} of {matrix.rows.len()} students" }
+            div { class: "grades-status",
+                p { class: "muted", role: "status", "data-testid": "grades-count",
+                    "{shown.len()} of {matrix.rows.len()} students" }
+                if can_edit {
+                    if let Some(i) = current.column {
+                        if let Some(column) = matrix.assignments.get(i).cloned() {
+                            Regrade { column }
+                        }
+                    }
+                }
+            }
             div { class: "table-scroll",
                 table { class: "table matrix", "data-testid": "grade-matrix",
                     thead { tr {
@@ -263,6 +272,49 @@ pub fn GradesTab(course_id: String, slug: String) -> Element {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Runs the assignment's grading builds again, after a confirmation.
+#[component]
+fn Regrade(column: api::GradeColumn) -> Element {
+    let mut state = use_signal(|| None::<Result<String, String>>);
+    let mut busy = use_signal(|| false);
+    let mut confirming = use_signal(|| false);
+    let id = column.id.clone();
+    let regrade = move |_| {
+        let id = id.clone();
+        async move {
+            busy.set(true);
+            let done = api::regrade_assignment(&id).await;
+            busy.set(false);
+            confirming.set(false);
+            state.set(Some(match done {
+                Ok(1) => Ok("1 build queued; its score replaces the old one when it ends.".into()),
+                Ok(n) => Ok(format!(
+                    "{n} builds queued; their scores replace the old ones as they end."
+                )),
+                Err(err) => Err(err.to_string()),
+            }));
+        }
+    };
+    rsx! {
+        div { class: "actions regrade", "data-testid": "regrade",
+            if confirming() {
+                span { "Run every student's grading build of {column.title} again?" }
+                button { class: "button", r#type: "button", disabled: busy(), onclick: regrade,
+                    if busy() { "Queuing…" } else { "Regrade" } }
+                button { class: "button subtle", r#type: "button", onclick: move |_| confirming.set(false), "Keep" }
+            } else {
+                button { class: "button subtle", r#type: "button", onclick: move |_| confirming.set(true),
+                    "Regrade {column.title}…" }
+            }
+            match state() {
+                Some(Ok(message)) => rsx! { span { role: "status", "data-testid": "regrade-message", "{message}" } },
+                Some(Err(message)) => rsx! { span { class: "error", role: "alert", "{message}" } },
+                None => rsx! {},
             }
         }
     }
