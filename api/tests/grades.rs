@@ -449,3 +449,51 @@ async fn a_regrade_runs_every_grading_build_again_and_shows_what_changed() -> an
     assert_eq!(matrix.at("gradeMatrix.rows.0.cells.0.score"), "20");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_builds_tests_show_as_its_output_reports_them() -> anyhow::Result<()> {
+    let p = Pipeline::start(
+        "local",
+        json!({ "testCommand": "python3 -m unittest -v; sleep 4" }),
+        &[],
+    )
+    .await?;
+    const SO_FAR: &str =
+        "query($id: ID!) { build(id: $id) { status testResults { name outcome points } } }";
+    let deadline = std::time::Instant::now() + WAIT;
+    let seen = loop {
+        let now = p
+            .octocat
+            .gql(SO_FAR, json!({ "id": p.first_build }))
+            .await?
+            .ok()?;
+        let build = now.at("build").clone();
+        if build["status"] == "RUNNING"
+            && build["testResults"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty())
+        {
+            break build;
+        }
+        anyhow::ensure!(
+            !matches!(
+                build["status"].as_str(),
+                Some("PASSED" | "FAILED" | "ERRORED")
+            ),
+            "the build ended before its results were seen running: {build}"
+        );
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no results while running"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        seen["testResults"],
+        json!([{ "name": "test_greets_by_name", "outcome": "PASSED", "points": null }])
+    );
+    // At the end, the graded results with their points.
+    let done = results(&p.octocat, &p.first_build).await?;
+    assert_eq!(done["testResults"][0]["points"], "100");
+    Ok(())
+}

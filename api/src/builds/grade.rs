@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use crate::app::App;
-use crate::db::enums::LogStream;
 use crate::db::models::{Assignment, Build, Extension, LogChunk, Repository};
 use crate::grading::{self, Graded, deadline, junit, points};
 
@@ -26,23 +25,17 @@ pub async fn grade(app: &App, build: &Build, report: Report<'_>, passed: bool) -
         let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
         let repository = Repository::find(&mut conn, build.repository_id).await?;
         let extension = Extension::due_for(&mut conn, assignment.id, repository.owner_id).await?;
-        let chunks = LogChunk::list(&mut conn, build.id, None, i64::from(i32::MAX)).await?;
-        Ok::<_, crate::error::AppError>((assignment, extension, chunks))
+        let output = LogChunk::output_text(&mut conn, build.id).await?;
+        Ok::<_, crate::error::AppError>((assignment, extension, output))
     }
     .await;
-    let (assignment, extension, chunks) = match loaded {
+    let (assignment, extension, output) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
             tracing::warn!(error = %err, "could not read what the build needs to be graded");
             return None;
         }
     };
-    // What the tests printed (Lectern's own lines aside).
-    let mut output = Vec::new();
-    for chunk in chunks.iter().filter(|c| c.stream != LogStream::System) {
-        output.extend_from_slice(&chunk.data);
-    }
-    let output = String::from_utf8_lossy(&output);
     let report = match (assignment.report_path.clone(), report) {
         (None, _) => None,
         (Some(relative), Report::Carried(bytes)) => Some(

@@ -4,6 +4,7 @@
 use dioxus::prelude::*;
 
 use crate::api::{self, TestResult};
+use crate::time;
 
 /// An outcome's icon and word.
 fn outcome(outcome: &str) -> (&'static str, &'static str, &'static str) {
@@ -26,16 +27,22 @@ fn duration(ms: i64) -> String {
 
 #[component]
 pub fn TestResults(build_id: String, finished: bool) -> Element {
-    let results = use_resource(use_reactive!(|(build_id, finished)| async move {
-        if finished {
-            Some(api::test_results(&build_id).await)
-        } else {
-            None
+    let mut results = use_signal(|| None::<Result<Vec<TestResult>, api::ApiError>>);
+    // While the build runs, the tests its output has reported so far, every 2 s; once it
+    // has finished, the graded results (the change of `finished` starts this afresh).
+    use_resource(use_reactive!(|(build_id, finished)| async move {
+        loop {
+            let fetched = api::test_results(&build_id).await;
+            results.set(Some(fetched));
+            if finished {
+                break;
+            }
+            time::sleep(2000).await;
         }
     }));
     let mut only_failures = use_signal(|| false);
     let read = results.read();
-    let Some(Some(results)) = &*read else {
+    let Some(results) = &*read else {
         return rsx! {};
     };
     let tests = match results {
@@ -56,7 +63,7 @@ pub fn TestResults(build_id: String, finished: bool) -> Element {
     rsx! {
         section { class: "panel tests", "data-testid": "test-results", "aria-labelledby": "tests-heading",
             div { class: "tests-head",
-                h2 { id: "tests-heading", "Tests" }
+                h2 { id: "tests-heading", if finished { "Tests" } else { "Tests so far" } }
                 if failing > 0 {
                     label { class: "toggle",
                         input { r#type: "checkbox", checked: only_failures(),

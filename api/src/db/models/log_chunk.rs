@@ -44,6 +44,19 @@ impl LogChunk {
         Ok(())
     }
 
+    /// What the tests printed, both streams in order (Lectern's own lines aside), as
+    /// text: what grading reads results from.
+    pub async fn output_text(conn: &mut AsyncPgConnection, build_id: i64) -> QueryResult<String> {
+        let data: Vec<Vec<u8>> = log_chunks::table
+            .filter(log_chunks::build_id.eq(build_id))
+            .filter(log_chunks::stream.ne(LogStream::System))
+            .order(log_chunks::seq)
+            .select(log_chunks::data)
+            .load(conn)
+            .await?;
+        Ok(String::from_utf8_lossy(&data.concat()).into_owned())
+    }
+
     /// The chunks after sequence number `after` (all with `None`), at most `limit`.
     pub async fn list(
         conn: &mut AsyncPgConnection,
