@@ -110,7 +110,8 @@ async fn click(browser: &Client, locator: Locator<'_>) -> anyhow::Result<()> {
             .wait()
             .at_most(Duration::from_secs(20))
             .for_element(locator)
-            .await?;
+            .await
+            .with_context(|| format!("waiting to click {locator:?}"))?;
         match found.click().await {
             Ok(()) => return Ok(()),
             Err(e) if is_stale(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -149,7 +150,8 @@ async fn sign_in(browser: &Client, login: &str) -> anyhow::Result<()> {
         .wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css("input#login"))
-        .await?;
+        .await
+        .context("waiting for the sign-in form")?;
     field.send_keys(login).await?;
     click(browser, Locator::Css("form.form button[type=submit]")).await
 }
@@ -323,11 +325,12 @@ async fn capture_errors(browser: &Client) -> anyhow::Result<()> {
 
 /// Waits until `css` matches an element (within 20 s).
 async fn present(browser: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
-    Ok(browser
+    browser
         .wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css(css))
-        .await?)
+        .await
+        .with_context(|| format!("waiting for `{css}`"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
