@@ -20,7 +20,7 @@ use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::config::ExecutorChoice;
-use crate::db::enums::{BuildStatus, ExecutorKind, LogStream};
+use crate::db::enums::{BuildStatus, LogStream};
 use crate::db::models::build_queue::{CANCEL_CHANNEL, QUEUED_CHANNEL, Recovered};
 use crate::db::models::{Assignment, Build, LogChunk, NewLogChunk, Repository};
 use crate::executor::{self, DockerExecutor, Ending, Executor, LocalExecutor, RunSpec};
@@ -410,14 +410,7 @@ async fn execute<E: Executor>(
     let graded = match (&ending, status) {
         (Ending::Exited { exit, .. }, BuildStatus::Passed | BuildStatus::Failed) => {
             let passed = status == BuildStatus::Passed;
-            let checkout = workdir.join("src");
-            let source = match (&exit.report, executor.kind()) {
-                (Some(carried), _) => grade::Report::Carried(carried),
-                // Only there did the tests run in the server's checkout itself.
-                (None, ExecutorKind::Local) => grade::Report::InCheckout(&checkout),
-                (None, _) => grade::Report::NotWritten,
-            };
-            grade::grade(app, &build, source, passed).await
+            grade::grade(app, &build, exit.report.clone(), passed).await
         }
         _ => None,
     };

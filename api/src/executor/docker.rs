@@ -56,8 +56,8 @@ type Output = std::pin::Pin<
 pub struct DockerHandle {
     container: String,
     output: tokio::sync::Mutex<Option<Output>>,
-    /// The marker line before the report on standard output, when one may come.
-    report_marker: Option<String>,
+    /// The report the assignment names and the marker line before it on standard output.
+    report: Option<(String, String)>,
 }
 
 /// The name of build `id`'s container.
@@ -292,8 +292,11 @@ impl Executor for DockerExecutor {
         Ok(DockerHandle {
             container,
             output: tokio::sync::Mutex::new(None),
-            report_marker: (spec.report_path.is_some() && !spec.use_dockerfile)
-                .then(|| spec.report_marker.clone()),
+            report: spec
+                .report_path
+                .clone()
+                .filter(|_| !spec.use_dockerfile)
+                .map(|path| (path, spec.report_marker.clone())),
         })
     }
 
@@ -332,7 +335,10 @@ impl Executor for DockerExecutor {
                 Box::pin(docker.logs(&handle.container, Some(options)))
             }
         };
-        let mut tap = handle.report_marker.as_deref().map(ReportTap::new);
+        let mut tap = handle
+            .report
+            .as_ref()
+            .map(|(_, marker)| ReportTap::new(marker));
         while let Some(item) = output.next().await {
             match item {
                 Ok(bollard::container::LogOutput::StdErr { message }) => {
@@ -357,16 +363,14 @@ impl Executor for DockerExecutor {
                 }
             }
         }
-        let carried = match tap {
-            Some(tap) => {
-                let (held, report) = tap.finish();
-                if !held.is_empty() {
-                    log.write(LogStream::Stdout, held.into()).await;
-                }
-                report
+        let mut carried = None;
+        if let (Some(tap), Some((path, _))) = (tap, &handle.report) {
+            let (held, report) = tap.finish();
+            if !held.is_empty() {
+                log.write(LogStream::Stdout, held.into()).await;
             }
-            None => None,
-        };
+            carried = Some(report::carried(path, report));
+        }
         // Non-zero exits come back as errors from bollard's wait; the state says it all.
         let _ = docker.wait_container(&handle.container, None).next().await;
         for _ in 0..50 {

@@ -51,6 +51,8 @@ pub struct LocalHandle {
     pgid: Option<i32>,
     /// The build's own user id, when the server runs as root.
     uid: Option<u32>,
+    /// The report the assignment names, relative to `dir`.
+    report_path: Option<String>,
 }
 
 fn running_as_root() -> bool {
@@ -110,6 +112,7 @@ impl Executor for LocalExecutor {
         }
         Ok(LocalHandle {
             dir: spec.checkout.clone(),
+            report_path: spec.report_path.clone(),
             child: Mutex::new(None),
             pgid: None,
             uid: running_as_root().then(|| build_uid(self.scope, spec.build_id)),
@@ -164,8 +167,20 @@ impl Executor for LocalExecutor {
             code: status.code().map(i64::from),
             oom_killed: false,
             signal: status.signal(),
-            // The report stays in the checkout, where grading reads it.
-            report: None,
+            // The tests ran in the server's checkout: the report is read there.
+            report: match handle.report_path.clone() {
+                Some(relative) => {
+                    let dir = handle.dir.clone();
+                    Some(
+                        tokio::task::spawn_blocking(move || {
+                            super::report::read_in_checkout(&dir, &relative)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(format!("reading the report failed: {e}"))),
+                    )
+                }
+                None => None,
+            },
         })
     }
 

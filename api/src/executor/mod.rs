@@ -60,8 +60,9 @@ pub struct Exit {
     pub oom_killed: bool,
     /// The signal that ended it, when one did.
     pub signal: Option<i32>,
-    /// The test report, when the executor carried it out of a sandbox that is gone.
-    pub report: Option<Vec<u8>>,
+    /// The report the assignment names, as the executor found it in the finished sandbox
+    /// (`Err`: why there is none to read); `None` when the assignment names none.
+    pub report: Option<Result<String, String>>,
 }
 
 /// An executor could not do its part; the build ends as `errored` with this message.

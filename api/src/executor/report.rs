@@ -3,8 +3,13 @@
 //! report file on its standard output. [`ReportTap`] sits on that stream: everything before
 //! the marker goes to the log as usual, everything after it is the report.
 //!
+//! The local executor's tests run in the server's own checkout; it reads the report there
+//! ([`read_in_checkout`]).
+//!
 //! A student could print the marker themselves and forge a report; they could as well write
 //! the report file, so this opens nothing new.
+
+use std::path::Path;
 
 /// Largest report carried (the rest is dropped, and the report will fail to parse).
 pub const MAX_REPORT: usize = crate::grading::junit::MAX_BYTES;
@@ -17,6 +22,41 @@ pub fn marker() -> String {
 /// The shell that runs after the test command inside the container: keeps its exit code
 /// and, when the report exists, prints the marker and the report.
 pub const SHELL_AFTER: &str = "code=$?; if [ -n \"$LECTERN_REPORT_PATH\" ] && [ -f \"$LECTERN_REPORT_PATH\" ]; then printf '\\n%s\\n' \"$LECTERN_REPORT_MARKER\"; cat \"$LECTERN_REPORT_PATH\"; fi; exit $code";
+
+/// The report at `relative` inside `checkout`, as text. Refuses what is not a regular file
+/// inside the checkout (a student's symlink to a server file), too large, or not UTF-8.
+pub fn read_in_checkout(checkout: &Path, relative: &str) -> Result<String, String> {
+    let missing = || format!("no report at {relative}; results were read from the output");
+    let root = checkout.canonicalize().map_err(|_| missing())?;
+    let real = checkout
+        .join(relative)
+        .canonicalize()
+        .map_err(|_| missing())?;
+    if !real.starts_with(&root) {
+        return Err(format!(
+            "the report at {relative} points outside the checkout"
+        ));
+    }
+    let meta = std::fs::metadata(&real).map_err(|_| missing())?;
+    if !meta.is_file() {
+        return Err(format!("{relative} is not a file"));
+    }
+    if meta.len() > MAX_REPORT as u64 {
+        return Err(format!(
+            "the report at {relative} is larger than {} MB",
+            MAX_REPORT / 1024 / 1024
+        ));
+    }
+    let bytes = std::fs::read(&real).map_err(|e| format!("cannot read {relative}: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("the report at {relative} is not UTF-8 text"))
+}
+
+/// The report a container printed (`None`: it printed none), as text.
+pub fn carried(relative: &str, bytes: Option<Vec<u8>>) -> Result<String, String> {
+    let bytes = bytes
+        .ok_or_else(|| format!("no report at {relative}; results were read from the output"))?;
+    String::from_utf8(bytes).map_err(|_| format!("the report at {relative} is not UTF-8 text"))
+}
 
 /// Splits a standard output stream at the marker line.
 #[derive(Debug)]
@@ -132,5 +172,43 @@ mod tests {
         }
         let (_, report) = tap.finish();
         assert_eq!(report.map(|r| r.len()), Some(MAX_REPORT));
+    }
+
+    #[test]
+    fn reports_outside_the_checkout_or_too_odd_are_refused() {
+        let dir = std::env::temp_dir().join(format!("lectern-report-{}", std::process::id()));
+        let checkout = dir.join("src");
+        std::fs::create_dir_all(checkout.join("out")).expect("test input");
+        std::fs::write(checkout.join("out/report.xml"), "<testsuites/>").expect("test input");
+        std::fs::write(dir.join("secret"), "server file").expect("test input");
+        std::os::unix::fs::symlink(dir.join("secret"), checkout.join("sneaky.xml"))
+            .expect("test input");
+        std::fs::write(checkout.join("binary.xml"), [0xff, 0xfe]).expect("test input");
+
+        assert_eq!(
+            read_in_checkout(&checkout, "out/report.xml").expect("test input"),
+            "<testsuites/>"
+        );
+        assert!(
+            read_in_checkout(&checkout, "sneaky.xml")
+                .expect_err("refused")
+                .contains("outside the checkout")
+        );
+        assert!(
+            read_in_checkout(&checkout, "out")
+                .expect_err("refused")
+                .contains("not a file")
+        );
+        assert!(
+            read_in_checkout(&checkout, "binary.xml")
+                .expect_err("refused")
+                .contains("UTF-8")
+        );
+        assert!(
+            read_in_checkout(&checkout, "nope.xml")
+                .expect_err("refused")
+                .starts_with("no report at nope.xml")
+        );
+        std::fs::remove_dir_all(&dir).expect("test input");
     }
 }
