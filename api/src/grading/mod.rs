@@ -136,6 +136,23 @@ pub struct Graded {
 }
 
 impl Graded {
+    /// Results on time; [`Graded::late`] applies a deadline.
+    fn new(
+        format: Option<Format>,
+        problem: Option<String>,
+        cases: Vec<TestCase>,
+        scored: points::Scored,
+    ) -> Self {
+        Self {
+            format,
+            problem,
+            cases,
+            scored,
+            days_late: None,
+            before_penalty: None,
+        }
+    }
+
     /// Applies the deadline: `days_late` under `policy` with `percent` off per day.
     pub fn late(
         mut self,
@@ -172,14 +189,7 @@ pub fn grade(
         match report.and_then(|xml| junit::parse(&xml)) {
             Ok(cases) if !cases.is_empty() => {
                 let scored = points::score(&cases, rules, max);
-                return Graded {
-                    format: Some(Format::Junit),
-                    problem,
-                    cases,
-                    scored,
-                    days_late: None,
-                    before_penalty: None,
-                };
+                return Graded::new(Some(Format::Junit), problem, cases, scored);
             }
             Ok(_) => problem = Some("the report lists no tests".to_owned()),
             Err(why) => problem = Some(why),
@@ -188,31 +198,21 @@ pub fn grade(
     match output::parse(output) {
         Some((format, cases)) => {
             let scored = points::score(&cases, rules, max);
-            Graded {
-                format: Some(format),
-                problem,
-                cases,
-                scored,
-                days_late: None,
-                before_penalty: None,
-            }
+            Graded::new(Some(format), problem, cases, scored)
         }
-        None => Graded {
-            format: None,
-            problem,
-            cases: Vec::new(),
-            scored: points::Scored {
+        None => {
+            let score = if passed {
+                max.clone()
+            } else {
+                BigDecimal::zero()
+            };
+            let scored = points::Scored {
                 tests: Vec::new(),
-                score: if passed {
-                    max.clone()
-                } else {
-                    BigDecimal::zero()
-                },
+                score,
                 max: max.clone(),
-            },
-            days_late: None,
-            before_penalty: None,
-        },
+            };
+            Graded::new(None, problem, Vec::new(), scored)
+        }
     }
 }
 

@@ -31,15 +31,13 @@ impl GradeMutation {
             access::assignment(&mut conn, me, parse_id(&assignment_id)?, Need::Instructor).await?;
         access.ensure_writable()?;
         let matrix = GradeMatrix::load(&mut conn, assignment.course_id).await?;
+        let grading: Vec<i64> = matrix
+            .students
+            .iter()
+            .filter_map(|s| matrix.cell(s.id, assignment.id)?.graded_build_id)
+            .collect();
         let mut queued = Vec::new();
-        for student in &matrix.students {
-            let Some(id) = matrix
-                .cell(student.id, assignment.id)
-                .and_then(|c| c.graded_build_id)
-            else {
-                continue;
-            };
-            let build = Build::find(&mut conn, id).await?;
+        for build in Build::find_many(&mut conn, &grading).await? {
             queued.push(BuildNode(build.retry(&mut conn, me.user.id).await?));
         }
         tracing::info!(

@@ -120,6 +120,15 @@ impl Build {
             .await
     }
 
+    /// The builds with these ids, in one query (in no particular order).
+    pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<Build>> {
+        builds::table
+            .filter(builds::id.eq_any(ids))
+            .select(Build::as_select())
+            .load(conn)
+            .await
+    }
+
     /// Which of `shas` the repository has built, as (branch, sha) pairs, in one query.
     pub async fn built_heads(
         conn: &mut AsyncPgConnection,
