@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use lectern::db::enums::{BuildStatus, BuildTrigger, ExecutorKind};
-use lectern::db::models::build_queue::Recovered;
+use lectern::db::models::build_queue::{Recovered, RunRecord, Verdict};
 use lectern::db::models::{Build, BuildRequest, Repository};
 use serde_json::json;
 use support::TestApp;
@@ -87,10 +87,9 @@ async fn one_students_burst_does_not_starve_the_class() -> anyhow::Result<()> {
         &mut conn,
         first.id,
         "w1",
-        BuildStatus::Passed,
+        &Verdict::new(BuildStatus::Passed, Some(0)),
         None,
-        Some(0),
-        None,
+        &RunRecord::default(),
     )
     .await?
     .expect("finished");
@@ -106,10 +105,9 @@ async fn one_students_burst_does_not_starve_the_class() -> anyhow::Result<()> {
             &mut conn,
             third.id,
             "w2",
-            BuildStatus::Failed,
+            &Verdict::new(BuildStatus::Failed, Some(1)),
             None,
-            Some(1),
-            None,
+            &RunRecord::default(),
         )
         .await?
         .is_none()
@@ -228,10 +226,9 @@ async fn the_database_refuses_impossible_transitions() -> anyhow::Result<()> {
         &mut conn,
         claimed.id,
         "w",
-        BuildStatus::Passed,
+        &Verdict::new(BuildStatus::Passed, Some(0)),
         None,
-        Some(0),
-        None,
+        &RunRecord::default(),
     )
     .await?
     .expect("finished");

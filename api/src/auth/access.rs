@@ -130,6 +130,25 @@ pub async fn repository(
     Ok((repository, access))
 }
 
+/// Whether `viewer` may see the hidden tests (names, output, points) of each of
+/// `assignment_ids`, in one query: staff of the course (and administrators) always;
+/// anyone else once the instructor released them. Ids that name no assignment are left out.
+pub async fn sees_hidden_tests(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    assignment_ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, bool>> {
+    let now = chrono::Utc::now();
+    let rows = Assignment::hidden_release(conn, assignment_ids, viewer.user.id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, released_at, role)| {
+            let staff = viewer.is_admin || role.is_some_and(|r| r >= Role::Ta);
+            (id, staff || released_at.is_some_and(|at| at <= now))
+        })
+        .collect())
+}
+
 /// The course and the viewer's role in it, read together, checked against `need`.
 async fn check(
     conn: &mut AsyncPgConnection,

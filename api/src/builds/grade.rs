@@ -5,24 +5,31 @@ use crate::app::App;
 use crate::db::models::{Assignment, Build, Extension, LogChunk, Repository};
 use crate::grading::{self, Graded, deadline, points};
 
-/// Grades `build`, whose tests `passed` (exited 0) or not, with the `report` its executor
-/// found. `None` when the assignment or the output could not be read (no score then).
+/// Grades `build`, whose visible tests `passed` (exited 0) or not, with the `report` its
+/// executor found, and the hidden tests' run (its report, and whether it passed) when there
+/// was one. `None` when the assignment or the output could not be read (no score then).
 pub async fn grade(
     app: &App,
     build: &Build,
     report: Option<Result<String, String>>,
     passed: bool,
+    hidden: Option<(Option<Result<String, String>>, bool)>,
 ) -> Option<Graded> {
     let loaded = async {
         let mut conn = app.db().await?;
         let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
         let repository = Repository::find(&mut conn, build.repository_id).await?;
         let extension = Extension::due_for(&mut conn, assignment.id, repository.owner_id).await?;
-        let output = LogChunk::output_text(&mut conn, build.id).await?;
-        Ok::<_, crate::error::AppError>((assignment, extension, output))
+        let output = LogChunk::output_text(&mut conn, build.id, false).await?;
+        let hidden_output = if hidden.is_some() {
+            LogChunk::output_text(&mut conn, build.id, true).await?
+        } else {
+            String::new()
+        };
+        Ok::<_, crate::error::AppError>((assignment, extension, output, hidden_output))
     }
     .await;
-    let (assignment, extension, output) = match loaded {
+    let (assignment, extension, output, hidden_output) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
             tracing::warn!(error = %err, "could not read what the build needs to be graded");
@@ -33,8 +40,18 @@ pub async fn grade(
     // Late by when Lectern received the push, against the student's own deadline if any.
     let due = extension.or(assignment.due_at);
     let days_late = deadline::days_late(build.received_at, due);
+    let visible = grading::Run {
+        report,
+        output: &output,
+        passed,
+    };
+    let hidden = hidden.map(|(report, passed)| grading::Run {
+        report,
+        output: &hidden_output,
+        passed,
+    });
     Some(
-        grading::grade(report, &output, passed, &rules, &assignment.points).late(
+        grading::grade(visible, hidden, &rules, &assignment.points).late(
             days_late,
             assignment.late_policy,
             &assignment.late_penalty_percent,

@@ -28,11 +28,22 @@ const CHANNEL_PIECES: usize = 64;
 #[derive(Clone)]
 pub struct LogSink {
     tx: mpsc::Sender<(LogStream, Bytes)>,
+    /// Everything written goes on the hidden streams (the hidden tests' run).
+    hidden: bool,
 }
 
 impl LogSink {
+    /// The same log, with everything written through the copy on the hidden streams.
+    pub fn hidden(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            hidden: true,
+        }
+    }
+
     /// Appends output. Waits while the writer is behind (back-pressure on floods).
     pub async fn write(&self, stream: LogStream, data: Bytes) {
+        let stream = if self.hidden { stream.hidden() } else { stream };
         if !data.is_empty() {
             // The writer only stops after every sender is gone; a send cannot fail before.
             let _ = self.tx.send((stream, data)).await;
@@ -83,7 +94,7 @@ impl LogWriter {
             pending_bytes: 0,
         };
         let task = tokio::spawn(write_all(app.clone(), rx, state));
-        Ok((LogSink { tx }, LogWriter { task }))
+        Ok((LogSink { tx, hidden: false }, LogWriter { task }))
     }
 
     /// Waits until everything sent is stored. Every [`LogSink`] clone must be dropped first.

@@ -6,6 +6,7 @@
 
 pub mod checkout;
 pub mod grade;
+pub mod hidden;
 pub mod log;
 
 use std::collections::HashMap;
@@ -21,7 +22,9 @@ use tracing::Instrument as _;
 use crate::app::App;
 use crate::config::ExecutorChoice;
 use crate::db::enums::{BuildStatus, LogStream};
-use crate::db::models::build_queue::{CANCEL_CHANNEL, QUEUED_CHANNEL, Recovered};
+use crate::db::models::build_queue::{
+    CANCEL_CHANNEL, QUEUED_CHANNEL, Recovered, RunRecord, Verdict,
+};
 use crate::db::models::{Assignment, Build, LogChunk, NewLogChunk, Repository};
 use crate::executor::{self, DockerExecutor, Ending, Executor, LocalExecutor, RunSpec};
 use crate::jobs::commit_status::{self, State};
@@ -381,7 +384,7 @@ async fn execute<E: Executor>(
         .work_dir
         .join(crate::executor::scope_for(app.config.database_url.expose()))
         .join(format!("build-{}", build.id));
-    let ending = run_steps(app, executor, &build, &sink, &workdir, &cancel).await;
+    let ran = run_steps(app, executor, &build, worker, &sink, &workdir, &cancel).await;
     lease.abort();
     let interrupted = *interrupt
         .lock()
@@ -394,7 +397,7 @@ async fn execute<E: Executor>(
         return;
     }
     let mut build = build;
-    if ending == Ending::Cancelled {
+    if ran.ending() == &Ending::Cancelled {
         // The reason (who cancelled) was written when the cancel was asked for.
         if let Ok(mut conn) = app.db().await
             && let Ok(current) = Build::find(&mut conn, build.id).await
@@ -402,15 +405,32 @@ async fn execute<E: Executor>(
             build = current;
         }
     }
-    let (status, reason, exit_code) = outcome(&ending, &build);
-    sink.system(summary_line(&ending)).await;
+    let verdict = outcome(ran.ending(), &build);
+    let status = verdict.status;
+    sink.system(summary_line(&ran.visible)).await;
+    if let Some(hidden) = &ran.hidden {
+        sink.hidden().system(summary_line(hidden)).await;
+    }
     drop(sink);
     let log = writer.finish().await;
-    // Only a run whose tests reached a verdict is graded.
-    let graded = match (&ending, status) {
-        (Ending::Exited { exit, .. }, BuildStatus::Passed | BuildStatus::Failed) => {
-            let passed = status == BuildStatus::Passed;
-            grade::grade(app, &build, exit.report.clone(), passed).await
+    // Only a graded run whose tests reached a verdict is graded.
+    let graded = match (&ran.visible, status) {
+        (Ending::Exited { exit, .. }, BuildStatus::Passed | BuildStatus::Failed)
+            if ran.graded_run =>
+        {
+            let hidden = ran.hidden.as_ref().map(|hidden| match hidden {
+                Ending::Exited { exit, .. } => (exit.report.clone(), exit.code == Some(0)),
+                // Timed out: whatever the hidden tests printed before counts, nothing more.
+                _ => (None, false),
+            });
+            grade::grade(
+                app,
+                &build,
+                exit.report.clone(),
+                exit.code == Some(0),
+                hidden,
+            )
+            .await
         }
         _ => None,
     };
@@ -427,10 +447,9 @@ async fn execute<E: Executor>(
                 &mut conn,
                 build.id,
                 worker,
-                status,
-                reason.as_deref(),
-                exit_code,
+                &verdict,
                 graded.as_ref(),
+                &ran.record,
             )
             .await?,
         )
@@ -487,34 +506,93 @@ async fn keep_lease(
     }
 }
 
-/// Fetch, then run on the executor. Every failure becomes an [`Ending`].
+/// What running a build's steps came to.
+struct Ran {
+    /// How the visible run ended.
+    visible: Ending,
+    /// How the hidden tests' run ended, when there was one.
+    hidden: Option<Ending>,
+    record: RunRecord,
+    /// Whether the build is graded (false: over the student's limit of graded runs).
+    graded_run: bool,
+}
+
+impl Ran {
+    fn ended(visible: Ending) -> Self {
+        Self {
+            visible,
+            hidden: None,
+            record: RunRecord::default(),
+            graded_run: true,
+        }
+    }
+
+    /// The ending the build's status follows: the visible run's, unless the hidden tests'
+    /// run could not be done (cancelled, or Lectern failed to run it).
+    fn ending(&self) -> &Ending {
+        match &self.hidden {
+            Some(hidden @ (Ending::Cancelled | Ending::Errored(_))) => hidden,
+            _ => &self.visible,
+        }
+    }
+}
+
+/// What a build needs from the database before it runs.
+struct Loaded {
+    repository: Repository,
+    assignment: Assignment,
+    /// The student's token, for a private repository.
+    token: Option<String>,
+    /// An instructor's token, for the course's own repositories (starter, hidden tests).
+    course_token: Option<String>,
+}
+
+async fn load(app: &App, build: &Build) -> Result<Loaded, crate::error::AppError> {
+    let mut conn = app.db().await?;
+    let repository = Repository::find(&mut conn, build.repository_id).await?;
+    let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
+    let token = if repository.private {
+        crate::forge::github::token_for_user(app, &mut conn, repository.owner_id).await?
+    } else {
+        None
+    };
+    let course_token =
+        if assignment.hidden_tests_repo.is_some() || assignment.starter_repo.is_some() {
+            crate::forge::github::token_for_course(app, &mut conn, assignment.course_id).await?
+        } else {
+            None
+        };
+    Ok(Loaded {
+        repository,
+        assignment,
+        token,
+        course_token,
+    })
+}
+
+/// Fetch, check, then run on the executor: the visible tests, and the hidden tests after
+/// them when the assignment has some. Every failure becomes an [`Ending`].
 async fn run_steps<E: Executor>(
     app: &App,
     executor: &E,
     build: &Build,
+    worker: &str,
     sink: &LogSink,
     workdir: &std::path::Path,
     cancel: &CancellationToken,
-) -> Ending {
-    let loaded = async {
-        let mut conn = app.db().await?;
-        let repository = Repository::find(&mut conn, build.repository_id).await?;
-        let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
-        let token = if repository.private {
-            crate::forge::github::token_for_user(app, &mut conn, repository.owner_id).await?
-        } else {
-            None
-        };
-        Ok::<_, crate::error::AppError>((repository, assignment, token))
-    }
-    .await;
-    let (repository, assignment, token) = match loaded {
+) -> Ran {
+    let Loaded {
+        repository,
+        assignment,
+        token,
+        course_token,
+    } = match load(app, build).await {
         Ok(loaded) => loaded,
         Err(err) => {
-            return Ending::Errored(format!(
+            return Ran::ended(Ending::Errored(format!(
                 "could not load the build's repository: {}",
                 err.public_message()
-            ));
+            )));
         }
     };
     let short = &build.commit_sha[..build.commit_sha.len().min(7)];
@@ -540,7 +618,7 @@ async fn run_steps<E: Executor>(
     };
     let fetched = tokio::select! {
         fetched = checkout::fetch(&repository.clone_url, &build.commit_sha, token.as_deref(), &src, &limits) => fetched,
-        () = cancel.cancelled() => return Ending::Cancelled,
+        () = cancel.cancelled() => return Ran::ended(Ending::Cancelled),
     };
     match fetched {
         Ok((files, bytes)) => {
@@ -550,12 +628,24 @@ async fn run_steps<E: Executor>(
             ))
             .await;
         }
-        Err(err) => return Ending::Errored(format!("could not fetch {short}: {err}")),
+        Err(err) => return Ran::ended(Ending::Errored(format!("could not fetch {short}: {err}"))),
     }
+    let mut ran = Ran::ended(Ending::Cancelled);
+    ran.graded_run =
+        spend_graded_run(app, build, worker, &assignment, repository.owner_id, sink).await;
+    ran.record.protected_edits = check_protected(
+        &assignment,
+        &src,
+        workdir,
+        course_token.as_deref(),
+        &limits,
+        sink,
+    )
+    .await;
     let use_dockerfile = assignment.allow_dockerfile && src.join("Dockerfile").is_file();
     let spec = RunSpec {
         build_id: build.id,
-        checkout: src,
+        checkout: src.clone(),
         image: assignment.image.clone(),
         command: assignment.test_command.clone(),
         timeout: Duration::from_secs(u64::try_from(assignment.timeout_seconds).unwrap_or(600)),
@@ -567,12 +657,211 @@ async fn run_steps<E: Executor>(
         report_path: assignment.report_path.clone(),
         report_marker: crate::executor::report::marker(),
     };
-    executor::drive(executor, &spec, sink, cancel).await
+    // With hidden tests to run after, a copy of the commit as fetched, for them to run in.
+    let hidden_src = workdir.join("hidden-run");
+    let pristine = if hidden::Source::of(&assignment).is_some() && ran.graded_run {
+        let (from, into) = (src.clone(), hidden_src.clone());
+        tokio::task::spawn_blocking(move || hidden::copy_tree(&from, &into))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    } else {
+        Ok(())
+    };
+    ran.visible = executor::drive(executor, &spec, sink, cancel).await;
+    if let Ending::Exited { exit, .. } = &ran.visible {
+        ran.record.image_digest.clone_from(&exit.image);
+    }
+    if !matches!(ran.visible, Ending::Exited { .. }) {
+        return ran;
+    }
+    // Fetched only now: nothing of the visible run is left to read them.
+    let hidden_source = hidden::Source::of(&assignment).filter(|_| ran.graded_run);
+    let hidden_tests = match hidden_source {
+        Some(source) => {
+            let dest = workdir.join("hidden-tests");
+            let got = tokio::select! {
+                got = get_hidden_tests(source, &dest, course_token.as_deref(), &limits) => got,
+                () = cancel.cancelled() => {
+                    ran.hidden = Some(Ending::Cancelled);
+                    return ran;
+                },
+            };
+            match got {
+                Ok(got) => Some(got),
+                Err(why) => {
+                    sink.hidden()
+                        .system(format!("could not get the hidden tests: {why}"))
+                        .await;
+                    ran.hidden = Some(Ending::Errored(
+                        "could not get the assignment's hidden tests; the course staff can see why on this build".into(),
+                    ));
+                    return ran;
+                }
+            }
+        }
+        None => None,
+    };
+    let Some((tests, digest)) = hidden_tests else {
+        return ran;
+    };
+    ran.record.hidden_tests_sha256 = Some(digest);
+    // The copy of the student's commit taken before the visible run, with the hidden tests
+    // put in: nothing the visible run left behind carries over.
+    let relative = assignment.hidden_tests_path.clone();
+    let into = hidden_src.clone();
+    let prepared = tokio::task::spawn_blocking(move || {
+        pristine?;
+        hidden::overlay(&into, &relative, &tests)
+    })
+    .await;
+    if !matches!(prepared, Ok(Ok(()))) {
+        sink.hidden()
+            .system(format!(
+                "could not put the hidden tests in place: {prepared:?}"
+            ))
+            .await;
+        ran.hidden = Some(Ending::Errored(
+            "could not put the hidden tests in place".into(),
+        ));
+        return ran;
+    }
+    sink.system("running the hidden tests: their names, output and points are shown once the course releases them")
+        .await;
+    let hidden_spec = RunSpec {
+        checkout: hidden_src,
+        command: assignment
+            .hidden_tests_command
+            .clone()
+            .unwrap_or_else(|| assignment.test_command.clone()),
+        report_marker: crate::executor::report::marker(),
+        ..spec
+    };
+    ran.hidden = Some(executor::drive(executor, &hidden_spec, &sink.hidden(), cancel).await);
+    ran
+}
+
+/// Whether this build spends one of the student's graded runs, recording it on the build
+/// when it cannot (over the limit). Builds staff started (regrades) always count.
+async fn spend_graded_run(
+    app: &App,
+    build: &Build,
+    worker: &str,
+    assignment: &Assignment,
+    owner_id: i64,
+    sink: &LogSink,
+) -> bool {
+    let Some(limit) = assignment.graded_run_limit else {
+        return true;
+    };
+    if build.triggered_by.is_some_and(|by| by != owner_id) {
+        return true;
+    }
+    let period = chrono::TimeDelta::hours(i64::from(assignment.graded_run_period_hours));
+    let checked = async {
+        let mut conn = app.db().await?;
+        let window = (build.received_at - period, build.received_at);
+        let runs =
+            Build::graded_runs(&mut conn, assignment.id, owner_id, window, Some(build.id)).await?;
+        let allowance = crate::grading::allowance::at(limit, period, &runs, build.received_at);
+        if allowance.left() > 0 {
+            return Ok::<_, crate::error::AppError>(None);
+        }
+        let reason =
+            crate::grading::allowance::refusal(&allowance, assignment.graded_run_period_hours);
+        Build::mark_ungraded(&mut conn, build.id, worker, &reason).await?;
+        Ok(Some(reason))
+    }
+    .await;
+    match checked {
+        Ok(None) => true,
+        Ok(Some(reason)) => {
+            sink.system(reason).await;
+            false
+        }
+        Err(err) => {
+            // Counting failed: the student is not charged for Lectern's trouble.
+            tracing::warn!(error = %err, "could not count the student's graded runs");
+            true
+        }
+    }
+}
+
+/// The protected files the checkout at `src` changed against the assignment's starter,
+/// said in the log when there are any.
+async fn check_protected(
+    assignment: &Assignment,
+    src: &std::path::Path,
+    workdir: &std::path::Path,
+    token: Option<&str>,
+    limits: &checkout::Limits,
+    sink: &LogSink,
+) -> Vec<String> {
+    let patterns: Vec<String> = assignment
+        .protected_paths
+        .iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let (false, Some(url)) = (patterns.is_empty(), &assignment.starter_repo) else {
+        return Vec::new();
+    };
+    let reference = assignment.starter_ref.as_deref().unwrap_or("HEAD");
+    let starter = workdir.join("starter");
+    if let Err(err) = checkout::fetch(url, reference, token, &starter, limits).await {
+        sink.system(format!(
+            "could not fetch the starter code to check protected files: {err}"
+        ))
+        .await;
+        return Vec::new();
+    }
+    let (from, to) = (starter.clone(), src.to_path_buf());
+    let edits = tokio::task::spawn_blocking(move || hidden::protected_edits(&patterns, &from, &to))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let _ = tokio::fs::remove_dir_all(&starter).await;
+    if !edits.is_empty() {
+        sink.system(format!(
+            "this commit changes files the assignment protects: {}",
+            edits.join(", ")
+        ))
+        .await;
+    }
+    edits
+}
+
+/// The hidden tests, put at `dest`, with their digest.
+async fn get_hidden_tests(
+    source: hidden::Source,
+    dest: &std::path::Path,
+    token: Option<&str>,
+    limits: &checkout::Limits,
+) -> Result<(PathBuf, String), String> {
+    match source {
+        hidden::Source::Git { url, reference } => {
+            checkout::fetch(&url, &reference, token, dest, limits)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        hidden::Source::Archive(archive) => {
+            let to = dest.to_path_buf();
+            tokio::task::spawn_blocking(move || hidden::unpack(&archive, &to))
+                .await
+                .map_err(|e| e.to_string())??;
+        }
+    }
+    let at = dest.to_path_buf();
+    let digest = tokio::task::spawn_blocking(move || hidden::digest(&at))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok((dest.to_path_buf(), digest))
 }
 
 /// The build's status, the reason shown with it, and its exit code.
-fn outcome(ending: &Ending, build: &Build) -> (BuildStatus, Option<String>, Option<i32>) {
-    match ending {
+fn outcome(ending: &Ending, build: &Build) -> Verdict {
+    let (status, reason, exit_code) = match ending {
         Ending::Exited { exit, .. } if exit.oom_killed => (
             BuildStatus::Failed,
             Some("killed: the tests used more memory than the assignment allows".into()),
@@ -604,6 +893,11 @@ fn outcome(ending: &Ending, build: &Build) -> (BuildStatus, Option<String>, Opti
             None,
         ),
         Ending::Errored(why) => (BuildStatus::Errored, Some(why.clone()), None),
+    };
+    Verdict {
+        status,
+        reason,
+        exit_code,
     }
 }
 
@@ -672,6 +966,7 @@ mod tests {
                 oom_killed: oom,
                 signal: None,
                 report: None,
+                image: None,
             },
             after: Duration::from_millis(3200),
         };

@@ -116,6 +116,35 @@ text_enum! {
         Stdout = "stdout",
         Stderr = "stderr",
         System = "system",
+        /// The hidden tests' output and Lectern's lines about them: staff only until
+        /// the hidden tests are released.
+        HiddenStdout = "hidden_stdout",
+        HiddenStderr = "hidden_stderr",
+        HiddenSystem = "hidden_system",
+    }
+}
+
+impl LogStream {
+    /// The stream this one becomes in the hidden tests' run.
+    pub fn hidden(self) -> Self {
+        match self {
+            Self::Stdout | Self::HiddenStdout => Self::HiddenStdout,
+            Self::Stderr | Self::HiddenStderr => Self::HiddenStderr,
+            Self::System | Self::HiddenSystem => Self::HiddenSystem,
+        }
+    }
+
+    /// Whether it belongs to the hidden tests' run.
+    pub fn is_hidden(self) -> bool {
+        matches!(
+            self,
+            Self::HiddenStdout | Self::HiddenStderr | Self::HiddenSystem
+        )
+    }
+
+    /// Whether Lectern wrote it (rather than the tests).
+    pub fn is_system(self) -> bool {
+        matches!(self, Self::System | Self::HiddenSystem)
     }
 }
 

@@ -25,6 +25,15 @@ diesel::table! {
         late_policy -> Text,
         late_penalty_percent -> Numeric,
         grade_policy -> Text,
+        hidden_tests_archive -> Nullable<Bytea>,
+        hidden_tests_path -> Text,
+        hidden_tests_command -> Nullable<Text>,
+        hidden_released_at -> Nullable<Timestamptz>,
+        starter_repo -> Nullable<Text>,
+        starter_ref -> Nullable<Text>,
+        protected_paths -> Array<Nullable<Text>>,
+        graded_run_limit -> Nullable<Int4>,
+        graded_run_period_hours -> Int4,
     }
 }
 
@@ -72,6 +81,15 @@ diesel::table! {
         report_problem -> Nullable<Text>,
         late_days -> Nullable<Int4>,
         score_before_penalty -> Nullable<Numeric>,
+        graded_run -> Bool,
+        ungraded_reason -> Nullable<Text>,
+        image_digest -> Nullable<Text>,
+        hidden_tests_sha256 -> Nullable<Text>,
+        hidden_passed -> Int4,
+        hidden_failed -> Int4,
+        hidden_skipped -> Int4,
+        visible_score -> Nullable<Numeric>,
+        protected_edits -> Array<Nullable<Text>>,
     }
 }
 

@@ -86,6 +86,13 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> anyhow::Result<Seeded> {
                 late_policy: crate::db::enums::LatePolicy::Accept,
                 late_penalty_percent: BigDecimal::from(0),
                 grade_policy: crate::db::enums::GradePolicy::Latest,
+                hidden_tests_path: "hidden_tests".into(),
+                hidden_tests_command: None,
+                starter_repo: None,
+                starter_ref: None,
+                protected_paths: Vec::new(),
+                graded_run_limit: None,
+                graded_run_period_hours: 24,
             },
         )
         .await?;

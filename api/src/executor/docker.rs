@@ -58,6 +58,8 @@ pub struct DockerHandle {
     output: tokio::sync::Mutex<Option<Output>>,
     /// The report the assignment names and the marker line before it on standard output.
     report: Option<(String, String)>,
+    /// The image's id (`sha256:…`).
+    image: Option<String>,
 }
 
 /// The name of build `id`'s container.
@@ -281,6 +283,11 @@ impl Executor for DockerExecutor {
                 Err(err) => return Err(engine_error("building the image", &err, &spec.image)),
             }
         }
+        let image = docker
+            .inspect_image(&tag)
+            .await
+            .ok()
+            .and_then(|inspected| inspected.id);
         let container = container_name(&self.scope, spec.build_id);
         let options = CreateContainerOptionsBuilder::new()
             .name(&container)
@@ -297,6 +304,7 @@ impl Executor for DockerExecutor {
                 .clone()
                 .filter(|_| !spec.use_dockerfile)
                 .map(|path| (path, spec.report_marker.clone())),
+            image,
         })
     }
 
@@ -385,6 +393,7 @@ impl Executor for DockerExecutor {
                     oom_killed: state.oom_killed.unwrap_or(false),
                     signal: None,
                     report: carried,
+                    image: handle.image.clone(),
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

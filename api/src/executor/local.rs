@@ -181,6 +181,8 @@ impl Executor for LocalExecutor {
                 }
                 None => None,
             },
+            // No image: the command ran on the server itself.
+            image: None,
         })
     }
 

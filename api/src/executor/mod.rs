@@ -63,6 +63,8 @@ pub struct Exit {
     /// The report the assignment names, as the executor found it in the finished sandbox
     /// (`Err`: why there is none to read); `None` when the assignment names none.
     pub report: Option<Result<String, String>>,
+    /// The image the command ran in (`sha256:…`), when the executor made one.
+    pub image: Option<String>,
 }
 
 /// An executor could not do its part; the build ends as `errored` with this message.

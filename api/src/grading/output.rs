@@ -181,6 +181,9 @@ fn unittest(text: &str) -> Vec<TestCase> {
             r" \.\.\. (ok|FAIL|ERROR|skipped(?: '(.*)')?|expected failure|unexpected success)\s*$",
         )
     });
+    static BARE: LazyLock<Regex> = LazyLock::new(|| {
+        regex(r"^(ok|FAIL|ERROR|skipped(?: '(.*)')?|expected failure|unexpected success)\s*$")
+    });
     static SECTION: LazyLock<Regex> =
         LazyLock::new(|| regex(r"^(FAIL|ERROR): (\w+) \(([\w.]+?)\)"));
     // The reason a test failed: the last line of the traceback under its heading.
@@ -208,7 +211,10 @@ fn unittest(text: &str) -> Vec<TestCase> {
             (None, Some(waiting)) => waiting,
             (None, None) => continue,
         };
-        let Some(verdict) = VERDICT.captures(line) else {
+        // A verdict alone on its line, after a head whose line something else (the
+        // test's own print, on the other stream) cut into.
+        let bare = || head.is_none().then(|| BARE.captures(line)).flatten();
+        let Some(verdict) = VERDICT.captures(line).or_else(bare) else {
             if head.is_some() {
                 pending = Some(test);
             }
@@ -328,6 +334,20 @@ mod tests {
         assert_eq!(
             cases[3].message.as_deref(),
             Some("calc_test.go:25: not graded yet")
+        );
+    }
+
+    #[test]
+    fn unittest_verdicts_after_output_that_cut_into_their_line() {
+        let text = "test_a (m.T.test_a) ... printed by a test\nok\ntest_b (m.T.test_b) ... noise\nFAIL\ntest_c (m.T.test_c) ... ok\n";
+        let (_, cases) = parse(text).expect("tests");
+        assert_eq!(
+            summary(&cases),
+            [
+                ("m.T.test_a".into(), Outcome::Passed),
+                ("m.T.test_b".into(), Outcome::Failed),
+                ("m.T.test_c".into(), Outcome::Passed),
+            ]
         );
     }
 

@@ -90,11 +90,7 @@ pub fn score(cases: &[TestCase], rules: &[Rule], max: &BigDecimal) -> Scored {
     let tests: Vec<(BigDecimal, BigDecimal)> = cases
         .iter()
         .map(|c| {
-            let full = c.full_name();
-            let worth = rules
-                .iter()
-                .find(|r| glob(&r.pattern, &full) || glob(&r.pattern, &c.name))
-                .map_or_else(BigDecimal::zero, |r| r.points.clone());
+            let worth = worth_by_rules(c, rules);
             let earned = if passed(c) {
                 worth.clone()
             } else {
@@ -110,6 +106,37 @@ pub fn score(cases: &[TestCase], rules: &[Rule], max: &BigDecimal) -> Scored {
         score,
         max: max.clone(),
     }
+}
+
+/// What the first rule matching `case` gives it; nothing when none does.
+fn worth_by_rules(case: &TestCase, rules: &[Rule]) -> BigDecimal {
+    let full = case.full_name();
+    rules
+        .iter()
+        .find(|r| glob(&r.pattern, &full) || glob(&r.pattern, &case.name))
+        .map_or_else(BigDecimal::zero, |r| r.points.clone())
+}
+
+/// The part of [`score`]'s score that the tests `include` picks earned: exact, rounded once,
+/// and capped at `max` like the whole.
+pub fn part(
+    cases: &[TestCase],
+    rules: &[Rule],
+    max: &BigDecimal,
+    include: impl Fn(&TestCase) -> bool,
+) -> BigDecimal {
+    let earning = cases
+        .iter()
+        .filter(|c| include(c) && c.outcome == Outcome::Passed);
+    if rules.is_empty() {
+        if cases.is_empty() {
+            return BigDecimal::zero();
+        }
+        let k = BigDecimal::from(earning.count() as u64);
+        return round(max * k / BigDecimal::from(cases.len() as u64));
+    }
+    let earned: BigDecimal = earning.map(|c| worth_by_rules(c, rules)).sum();
+    round(if &earned > max { max.clone() } else { earned })
 }
 
 /// Whether `text` matches `pattern`: `*` matches any run of characters, `?` any one.

@@ -71,6 +71,22 @@ struct CreateAssignmentInput {
     /// Which graded build counts (default: the latest).
     #[graphql(default_with = "GradePolicy::Latest")]
     grade_policy: GradePolicy,
+    /// Where the hidden tests go, relative to the checkout (replacing what is there).
+    #[graphql(default_with = "String::from(\"hidden_tests\")")]
+    hidden_tests_path: String,
+    /// The command that runs the hidden tests; without it, the test command.
+    hidden_tests_command: Option<String>,
+    /// The repository students start from (https://), for checking protected paths.
+    starter_repo: Option<String>,
+    starter_ref: Option<String>,
+    /// Paths students must leave as the starter has them (`*` wildcards; a directory
+    /// covers what is in it). Builds that change them are flagged.
+    #[graphql(default)]
+    protected_paths: Vec<String>,
+    /// At most this many graded runs per student in any `gradedRunPeriodHours`.
+    graded_run_limit: Option<i32>,
+    #[graphql(default = 24)]
+    graded_run_period_hours: i32,
 }
 
 /// Points for the tests whose name matches `pattern` (`*` any text, `?` one character),
@@ -144,6 +160,16 @@ struct UpdateAssignmentInput {
     late_policy: Option<LatePolicy>,
     late_penalty_percent: Option<BigDecimal>,
     grade_policy: Option<GradePolicy>,
+    hidden_tests_path: Option<String>,
+    hidden_tests_command: MaybeUndefined<String>,
+    /// When students see the hidden tests' results; `null` withholds them again.
+    hidden_tests_released_at: MaybeUndefined<DateTime<Utc>>,
+    starter_repo: MaybeUndefined<String>,
+    starter_ref: MaybeUndefined<String>,
+    protected_paths: Option<Vec<String>>,
+    /// `null` removes the limit.
+    graded_run_limit: MaybeUndefined<i32>,
+    graded_run_period_hours: Option<i32>,
 }
 
 const TIMEOUT_RANGE: std::ops::RangeInclusive<i32> = 1..=86_400;
@@ -174,27 +200,42 @@ fn branches(patterns: &[String]) -> Result<Vec<Option<String>>, AppError> {
         .collect()
 }
 
-fn hidden_repo(value: &str) -> Result<String, AppError> {
-    let value = validate::text("hiddenTestsRepo", value, 1, 2048)?;
-    if value.starts_with("https://") || value.starts_with("ssh://") || value.starts_with("git@") {
-        Ok(value)
-    } else {
-        Err(AppError::invalid(
-            "hiddenTestsRepo",
-            "must be a git URL (https://…, ssh://… or git@host:owner/repo)",
-        ))
-    }
+/// A repository Lectern fetches from (hidden tests, starter code): https://, or in
+/// development mode also a local path.
+fn git_url(field: &'static str, value: &str, dev_mode: bool) -> Result<String, AppError> {
+    let value = validate::text(field, value, 1, 2048)?;
+    crate::builds::checkout::check_url(&value, dev_mode)
+        .map_err(|e| AppError::invalid(field, format!("{e}; use an https:// git URL")))?;
+    Ok(value)
 }
 
-fn report_path(value: &str) -> Result<String, AppError> {
-    let value = validate::text("reportPath", value, 1, 1024)?;
+/// A path inside the checkout (no leading `/`, no `..`).
+fn inside_path(field: &'static str, value: &str) -> Result<String, AppError> {
+    let value = validate::text(field, value, 1, 1024)?;
     if value.starts_with('/') || value.split('/').any(|part| part == "..") {
         return Err(AppError::invalid(
-            "reportPath",
+            field,
             "must be a path inside the checkout, without `..`",
         ));
     }
     Ok(value)
+}
+
+fn protected_paths(patterns: &[String]) -> Result<Vec<Option<String>>, AppError> {
+    if patterns.len() > 100 {
+        return Err(AppError::invalid("protectedPaths", "at most 100 patterns"));
+    }
+    patterns
+        .iter()
+        .map(|p| inside_path("protectedPaths", p).map(Some))
+        .collect()
+}
+
+const GRADED_RUNS_RANGE: std::ops::RangeInclusive<i32> = 1..=1000;
+const PERIOD_RANGE: std::ops::RangeInclusive<i32> = 1..=8760;
+
+fn report_path(value: &str) -> Result<String, AppError> {
+    inside_path("reportPath", value)
 }
 
 fn optional<T>(
@@ -219,6 +260,35 @@ fn patch<T>(
     }
 }
 
+/// Refuses a ref without its repository, and hidden tests from two sources at once.
+fn sources_agree(
+    hidden_repo: bool,
+    hidden_ref: bool,
+    hidden_archive: bool,
+    starter_repo: bool,
+    starter_ref: bool,
+) -> Result<(), AppError> {
+    if hidden_ref && !hidden_repo {
+        return Err(AppError::invalid(
+            "hiddenTestsRef",
+            "name the hidden tests' repository too",
+        ));
+    }
+    if hidden_repo && hidden_archive {
+        return Err(AppError::invalid(
+            "hiddenTestsRepo",
+            "the hidden tests are an uploaded archive; remove it first (DELETE /assignments/{id}/hidden-tests)",
+        ));
+    }
+    if starter_ref && !starter_repo {
+        return Err(AppError::invalid(
+            "starterRef",
+            "name the starter repository too",
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct AssignmentMutation;
 
@@ -231,6 +301,7 @@ impl AssignmentMutation {
         input: CreateAssignmentInput,
     ) -> GqlResult<AssignmentNode> {
         let me = signed_in(ctx)?;
+        let dev_mode = super::context::app(ctx)?.config.dev_mode;
         let mut conn = db(ctx).await?;
         let access =
             access::course(&mut conn, me, parse_id(&input.course_id)?, Need::Instructor).await?;
@@ -254,7 +325,9 @@ impl AssignmentMutation {
             due_at: input.due_at,
             allow_dockerfile: input.allow_dockerfile,
             allowed_branches: branches(&input.allowed_branches)?,
-            hidden_tests_repo: optional(input.hidden_tests_repo, hidden_repo)?,
+            hidden_tests_repo: optional(input.hidden_tests_repo, |u| {
+                git_url("hiddenTestsRepo", u, dev_mode)
+            })?,
             hidden_tests_ref: optional(input.hidden_tests_ref, |r| {
                 validate::text("hiddenTestsRef", r, 1, 256)
             })?,
@@ -263,14 +336,33 @@ impl AssignmentMutation {
             late_policy: input.late_policy,
             late_penalty_percent: penalty(&input.late_penalty_percent.unwrap_or_default())?,
             grade_policy: input.grade_policy,
+            hidden_tests_path: inside_path("hiddenTestsPath", &input.hidden_tests_path)?,
+            hidden_tests_command: optional(input.hidden_tests_command, |c| {
+                validate::text("hiddenTestsCommand", c, 1, 4096)
+            })?,
+            starter_repo: optional(input.starter_repo, |u| git_url("starterRepo", u, dev_mode))?,
+            starter_ref: optional(input.starter_ref, |r| {
+                validate::text("starterRef", r, 1, 256)
+            })?,
+            protected_paths: protected_paths(&input.protected_paths)?,
+            graded_run_limit: input
+                .graded_run_limit
+                .map(|n| validate::int_in("gradedRunLimit", n, GRADED_RUNS_RANGE, "runs"))
+                .transpose()?,
+            graded_run_period_hours: validate::int_in(
+                "gradedRunPeriodHours",
+                input.graded_run_period_hours,
+                PERIOD_RANGE,
+                "hours",
+            )?,
         };
-        if new.hidden_tests_ref.is_some() && new.hidden_tests_repo.is_none() {
-            return Err(AppError::invalid(
-                "hiddenTestsRef",
-                "name the hidden tests' repository too",
-            )
-            .into());
-        }
+        sources_agree(
+            new.hidden_tests_repo.is_some(),
+            new.hidden_tests_ref.is_some(),
+            false,
+            new.starter_repo.is_some(),
+            new.starter_ref.is_some(),
+        )?;
         let assignment = Assignment::create(&mut conn, &new).await?;
         tracing::info!(
             course = access.course.id,
@@ -333,6 +425,7 @@ impl AssignmentMutation {
         input: UpdateAssignmentInput,
     ) -> GqlResult<AssignmentNode> {
         let me = signed_in(ctx)?;
+        let dev_mode = super::context::app(ctx)?.config.dev_mode;
         let mut conn = db(ctx).await?;
         let (current, access) =
             access::assignment(&mut conn, me, parse_id(&id)?, Need::Instructor).await?;
@@ -379,10 +472,48 @@ impl AssignmentMutation {
                 .as_deref()
                 .map(branches)
                 .transpose()?,
-            hidden_tests_repo: patch(input.hidden_tests_repo, hidden_repo)?,
+            hidden_tests_repo: patch(input.hidden_tests_repo, |u| {
+                git_url("hiddenTestsRepo", u, dev_mode)
+            })?,
             hidden_tests_ref: patch(input.hidden_tests_ref, |r| {
                 validate::text("hiddenTestsRef", r, 1, 256)
             })?,
+            hidden_tests_archive: None,
+            hidden_tests_path: input
+                .hidden_tests_path
+                .map(|p| inside_path("hiddenTestsPath", &p))
+                .transpose()?,
+            hidden_tests_command: patch(input.hidden_tests_command, |c| {
+                validate::text("hiddenTestsCommand", c, 1, 4096)
+            })?,
+            hidden_released_at: match input.hidden_tests_released_at {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(at) => Some(Some(at)),
+            },
+            starter_repo: patch(input.starter_repo, |u| git_url("starterRepo", u, dev_mode))?,
+            starter_ref: patch(input.starter_ref, |r| {
+                validate::text("starterRef", r, 1, 256)
+            })?,
+            protected_paths: input
+                .protected_paths
+                .as_deref()
+                .map(protected_paths)
+                .transpose()?,
+            graded_run_limit: match input.graded_run_limit {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(n) => Some(Some(validate::int_in(
+                    "gradedRunLimit",
+                    n,
+                    GRADED_RUNS_RANGE,
+                    "runs",
+                )?)),
+            },
+            graded_run_period_hours: input
+                .graded_run_period_hours
+                .map(|h| validate::int_in("gradedRunPeriodHours", h, PERIOD_RANGE, "hours"))
+                .transpose()?,
             report_path: patch(input.report_path, report_path)?,
             test_points: input.test_points.as_deref().map(points_rules).transpose()?,
             late_policy: input.late_policy,
@@ -393,22 +524,46 @@ impl AssignmentMutation {
                 .transpose()?,
             grade_policy: input.grade_policy,
         };
-        let repo_after = match &changes.hidden_tests_repo {
-            Some(repo) => repo.is_some(),
-            None => current.hidden_tests_repo.is_some(),
-        };
-        let ref_after = match &changes.hidden_tests_ref {
-            Some(r) => r.is_some(),
-            None => current.hidden_tests_ref.is_some(),
-        };
-        if ref_after && !repo_after {
-            return Err(AppError::invalid(
-                "hiddenTestsRef",
-                "name the hidden tests' repository too",
-            )
-            .into());
+        fn after<T>(change: &Option<Option<T>>, current: &Option<T>) -> bool {
+            match change {
+                Some(value) => value.is_some(),
+                None => current.is_some(),
+            }
         }
+        sources_agree(
+            after(&changes.hidden_tests_repo, &current.hidden_tests_repo),
+            after(&changes.hidden_tests_ref, &current.hidden_tests_ref),
+            current.hidden_tests_archive.is_some(),
+            after(&changes.starter_repo, &current.starter_repo),
+            after(&changes.starter_ref, &current.starter_ref),
+        )?;
         let assignment = Assignment::update(&mut conn, current.id, &changes).await?;
+        Ok(AssignmentNode { assignment, access })
+    }
+
+    /// Shows the hidden tests' names, output and points to students from `at` (now
+    /// without it). Instructors only.
+    async fn release_hidden_tests(
+        &self,
+        ctx: &Context<'_>,
+        assignment_id: ID,
+        at: Option<DateTime<Utc>>,
+    ) -> GqlResult<AssignmentNode> {
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let (current, access) =
+            access::assignment(&mut conn, me, parse_id(&assignment_id)?, Need::Instructor).await?;
+        access.ensure_writable()?;
+        let changes = AssignmentChanges {
+            hidden_released_at: Some(Some(at.unwrap_or_else(Utc::now))),
+            ..AssignmentChanges::default()
+        };
+        let assignment = Assignment::update(&mut conn, current.id, &changes).await?;
+        tracing::info!(
+            assignment = assignment.id,
+            by = me.user.id,
+            "hidden tests released"
+        );
         Ok(AssignmentNode { assignment, access })
     }
 
@@ -473,7 +628,88 @@ impl AssignmentNode {
     }
     /// Whether hidden tests run after the student's (their source is for staff only).
     async fn has_hidden_tests(&self) -> bool {
-        self.assignment.hidden_tests_repo.is_some()
+        crate::builds::hidden::Source::of(&self.assignment).is_some()
+    }
+    /// From when students see the hidden tests' names, output and points; null while
+    /// they are withheld.
+    async fn hidden_tests_released_at(&self) -> Option<DateTime<Utc>> {
+        self.assignment.hidden_released_at
+    }
+    /// Whether the hidden tests are an uploaded archive. Staff only; null for students.
+    async fn hidden_tests_uploaded(&self) -> Option<bool> {
+        self.access
+            .is_staff()
+            .then_some(self.assignment.hidden_tests_archive.is_some())
+    }
+    /// Where the hidden tests go in the checkout. Staff only.
+    async fn hidden_tests_path(&self) -> Option<&str> {
+        self.access
+            .is_staff()
+            .then_some(self.assignment.hidden_tests_path.as_str())
+    }
+    /// The command that runs the hidden tests (null: the test command). Staff only.
+    async fn hidden_tests_command(&self) -> Option<&str> {
+        self.access
+            .is_staff()
+            .then_some(self.assignment.hidden_tests_command.as_deref())
+            .flatten()
+    }
+    /// The repository students start from. Staff only.
+    async fn starter_repo(&self) -> Option<&str> {
+        self.access
+            .is_staff()
+            .then_some(self.assignment.starter_repo.as_deref())
+            .flatten()
+    }
+    /// Staff only.
+    async fn starter_ref(&self) -> Option<&str> {
+        self.access
+            .is_staff()
+            .then_some(self.assignment.starter_ref.as_deref())
+            .flatten()
+    }
+    /// Paths students must leave as the starter has them; builds that change them are
+    /// flagged.
+    async fn protected_paths(&self) -> Vec<&str> {
+        self.assignment
+            .protected_paths
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+    /// Graded runs a student may have in any `gradedRunPeriodHours`; null: no limit.
+    async fn graded_run_limit(&self) -> Option<i32> {
+        self.assignment.graded_run_limit
+    }
+    async fn graded_run_period_hours(&self) -> i32 {
+        self.assignment.graded_run_period_hours
+    }
+    /// The viewer's own graded runs against the limit, now; null without a limit.
+    async fn my_graded_runs(&self, ctx: &Context<'_>) -> GqlResult<Option<GradedRuns>> {
+        let Some(limit) = self.assignment.graded_run_limit else {
+            return Ok(None);
+        };
+        let me = signed_in(ctx)?;
+        let mut conn = db(ctx).await?;
+        let now = Utc::now();
+        let period = chrono::TimeDelta::hours(i64::from(self.assignment.graded_run_period_hours));
+        let runs = crate::db::models::Build::graded_runs(
+            &mut conn,
+            self.assignment.id,
+            me.user.id,
+            (now - period, now),
+            None,
+        )
+        .await?;
+        let allowance = crate::grading::allowance::at(limit, period, &runs, now);
+        Ok(Some(GradedRuns {
+            limit,
+            used: allowance.used,
+            left: allowance.left(),
+            period_hours: self.assignment.graded_run_period_hours,
+            next_at: allowance.next_at,
+        }))
     }
     /// Staff only; null for students.
     async fn hidden_tests_repo(&self) -> Option<&str> {
@@ -549,6 +785,18 @@ impl AssignmentNode {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.assignment.updated_at
     }
+}
+
+/// Where a student stands against an assignment's limit on graded runs.
+#[derive(SimpleObject)]
+pub struct GradedRuns {
+    pub limit: i32,
+    /// Graded runs in the last `periodHours`.
+    pub used: i32,
+    pub left: i32,
+    pub period_hours: i32,
+    /// When the next graded run becomes available, when none is left.
+    pub next_at: Option<DateTime<Utc>>,
 }
 
 /// One student's own deadline for an assignment.

@@ -172,15 +172,53 @@ impl BuildNode {
         let mut conn = db(ctx).await?;
         Ok(self.0.queue_position(&mut conn).await?)
     }
-    /// Tests that passed, failed and were skipped, once a report was read.
-    async fn tests_passed(&self) -> Option<i32> {
-        self.0.tests_passed
+    /// Tests that passed, failed and were skipped, once a report was read (without the
+    /// hidden tests, for a viewer who may not see them yet).
+    async fn tests_passed(&self, ctx: &Context<'_>) -> GqlResult<Option<i32>> {
+        let withheld = self.withheld(ctx, self.0.hidden_passed).await?;
+        Ok(self.0.tests_passed.map(|n| n - withheld))
     }
-    async fn tests_failed(&self) -> Option<i32> {
-        self.0.tests_failed
+    async fn tests_failed(&self, ctx: &Context<'_>) -> GqlResult<Option<i32>> {
+        let withheld = self.withheld(ctx, self.0.hidden_failed).await?;
+        Ok(self.0.tests_failed.map(|n| n - withheld))
     }
-    async fn tests_skipped(&self) -> Option<i32> {
-        self.0.tests_skipped
+    async fn tests_skipped(&self, ctx: &Context<'_>) -> GqlResult<Option<i32>> {
+        let withheld = self.withheld(ctx, self.0.hidden_skipped).await?;
+        Ok(self.0.tests_skipped.map(|n| n - withheld))
+    }
+    /// Whether the build ran hidden tests whose results the viewer may not see yet: its
+    /// counts, score, tests and log then leave them out.
+    async fn hidden_tests_withheld(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        Ok(self.0.hidden_tests_sha256.is_some() && !self.sees_hidden(ctx).await?)
+    }
+    /// The receipt's digest of the hidden tests the build ran (SHA-256 over their paths
+    /// and contents), when it ran any.
+    async fn hidden_tests_digest(&self) -> Option<&str> {
+        self.0.hidden_tests_sha256.as_deref()
+    }
+    /// The receipt's image: the id (`sha256:…`) of the image the tests ran in, when the
+    /// executor built one.
+    async fn image_digest(&self) -> Option<&str> {
+        self.0.image_digest.as_deref()
+    }
+    /// Files the assignment protects that this commit changed, added or removed against
+    /// the starter code.
+    async fn protected_edits(&self) -> Vec<&str> {
+        self.0
+            .protected_edits
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+    /// Whether it counts as one of the student's graded runs (false: over the
+    /// assignment's limit; see `ungradedReason`).
+    async fn graded_run(&self) -> bool {
+        self.0.graded_run
+    }
+    /// Why it is not graded, when it is over the limit of graded runs.
+    async fn ungraded_reason(&self) -> Option<&str> {
+        self.0.ungraded_reason.as_deref()
     }
     /// Bytes of output stored.
     async fn log_bytes(&self) -> i64 {
@@ -190,12 +228,15 @@ impl BuildNode {
     async fn log_truncated(&self) -> bool {
         self.0.log_truncated
     }
-    /// The score the run earned (exact; up to six decimals), once graded.
-    async fn score(&self) -> Option<bigdecimal::BigDecimal> {
-        self.0
-            .score
-            .as_ref()
-            .map(bigdecimal::BigDecimal::normalized)
+    /// The score the run earned (exact; up to six decimals), once graded. Without the
+    /// hidden tests' points for a viewer who may not see them yet.
+    async fn score(&self, ctx: &Context<'_>) -> GqlResult<Option<bigdecimal::BigDecimal>> {
+        let score = if self.withheld(ctx, 1).await? > 0 {
+            &self.0.visible_score
+        } else {
+            &self.0.score
+        };
+        Ok(score.as_ref().map(bigdecimal::BigDecimal::normalized))
     }
     /// What the score is out of.
     async fn max_score(&self) -> Option<bigdecimal::BigDecimal> {
@@ -212,12 +253,20 @@ impl BuildNode {
     async fn late_days(&self) -> Option<i32> {
         self.0.late_days
     }
-    /// The score before the late penalty, when one was taken.
-    async fn score_before_penalty(&self) -> Option<bigdecimal::BigDecimal> {
-        self.0
+    /// The score before the late penalty, when one was taken (not told while hidden tests'
+    /// points are withheld: it would tell them).
+    async fn score_before_penalty(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Option<bigdecimal::BigDecimal>> {
+        if self.withheld(ctx, 1).await? > 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .0
             .score_before_penalty
             .as_ref()
-            .map(bigdecimal::BigDecimal::normalized)
+            .map(bigdecimal::BigDecimal::normalized))
     }
     /// Where the test results were read from (`JUnit XML`, `pytest`, `cargo test`, …).
     async fn report_format(&self) -> Option<&str> {
@@ -227,21 +276,28 @@ impl BuildNode {
     async fn report_problem(&self) -> Option<&str> {
         self.0.report_problem.as_deref()
     }
-    /// Each test's result, in the report's order. While the build runs: the tests its
-    /// output has reported so far (without points; a report file is read at the end).
+    /// Each test's result, in the report's order (the hidden tests' only for a viewer who
+    /// may see them). While the build runs: the tests its output has reported so far
+    /// (without points; a report file is read at the end).
     async fn test_results(&self, ctx: &Context<'_>) -> GqlResult<Vec<TestResultNode>> {
+        let sees_hidden = self.sees_hidden(ctx).await?;
         let mut conn = db(ctx).await?;
         if self.0.status.is_finished() {
             return Ok(TestResult::for_build(&mut conn, self.0.id)
                 .await?
                 .into_iter()
+                .filter(|result| sees_hidden || !result.hidden)
                 .map(TestResultNode)
                 .collect());
         }
-        let output = LogChunk::output_text(&mut conn, self.0.id).await?;
-        let cases = crate::grading::output::parse(&output)
-            .map(|(_, cases)| cases)
-            .unwrap_or_default();
+        let mut cases = parse_output(&LogChunk::output_text(&mut conn, self.0.id, false).await?);
+        if sees_hidden {
+            let hidden = LogChunk::output_text(&mut conn, self.0.id, true).await?;
+            cases.extend(parse_output(&hidden).into_iter().map(|mut case| {
+                case.hidden = true;
+                case
+            }));
+        }
         Ok(cases
             .into_iter()
             .zip(0..)
@@ -257,18 +313,21 @@ impl BuildNode {
                     message: case.message,
                     points: None,
                     max_points: None,
-                    hidden: false,
+                    hidden: case.hidden,
                 })
             })
             .collect())
     }
-    /// Stored output after chunk `after` (from the start without it), in order.
+    /// Stored output after chunk `after` (from the start without it), in order. The hidden
+    /// tests' output is left out for a viewer who may not see it yet (sequence numbers
+    /// then skip).
     async fn log(
         &self,
         ctx: &Context<'_>,
         after: Option<i32>,
         #[graphql(default = 100)] limit: i32,
     ) -> GqlResult<LogPage> {
+        let sees_hidden = self.sees_hidden(ctx).await?;
         let mut conn = db(ctx).await?;
         let limit = limit.clamp(1, MAX_CHUNKS);
         let mut chunks = LogChunk::list(&mut conn, self.0.id, after, i64::from(limit) + 1).await?;
@@ -276,17 +335,74 @@ impl BuildNode {
         chunks.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(LogPage {
             has_more,
-            chunks: chunks.into_iter().map(LogChunkNode::from).collect(),
+            // Where to go on from, also when every chunk of the page was left out.
+            last_seq: chunks.last().map(|c| c.seq),
+            chunks: chunks
+                .into_iter()
+                .filter(|c| sees_hidden || !c.stream.is_hidden())
+                .map(LogChunkNode::from)
+                .collect(),
         })
     }
+}
+
+/// The tests a runner's output reports so far.
+fn parse_output(output: &str) -> Vec<crate::grading::TestCase> {
+    crate::grading::output::parse(output)
+        .map(|(_, cases)| cases)
+        .unwrap_or_default()
+}
+
+impl BuildNode {
+    /// Whether the viewer may see this build's hidden tests. A finished build that ran none
+    /// needs no query.
+    async fn sees_hidden(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        if self.0.status.is_finished() && self.0.hidden_tests_sha256.is_none() {
+            return Ok(true);
+        }
+        sees_hidden_tests(ctx, self.0.assignment_id).await
+    }
+
+    /// `count` when it is withheld from the viewer (the build ran hidden tests they may not
+    /// see yet), else 0.
+    async fn withheld(&self, ctx: &Context<'_>, count: i32) -> GqlResult<i32> {
+        if self.0.hidden_tests_sha256.is_none() || self.sees_hidden(ctx).await? {
+            Ok(0)
+        } else {
+            Ok(count)
+        }
+    }
+}
+
+/// Whether the viewer may see the hidden tests of assignment `assignment_id`: through the
+/// request's loader (one query for every build of a page), or asked directly where there is
+/// none (a subscription).
+pub async fn sees_hidden_tests(ctx: &Context<'_>, assignment_id: i64) -> GqlResult<bool> {
+    if let Ok(loaders) = ctx.data::<super::loaders::Loaders>() {
+        return Ok(loaders
+            .hidden_tests
+            .load_one(assignment_id)
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?
+            .unwrap_or(false));
+    }
+    let me = signed_in(ctx)?;
+    let mut conn = db(ctx).await?;
+    Ok(access::sees_hidden_tests(&mut conn, me, &[assignment_id])
+        .await?
+        .get(&assignment_id)
+        .copied()
+        .unwrap_or(false))
 }
 
 /// A page of a build's stored output.
 #[derive(SimpleObject)]
 pub struct LogPage {
     pub chunks: Vec<LogChunkNode>,
-    /// More chunks follow; ask again with `after` = the last chunk's `seq`.
+    /// More chunks follow; ask again with `after` = `lastSeq`.
     pub has_more: bool,
+    /// The sequence number of the page's last chunk, including any left out for the viewer.
+    pub last_seq: Option<i32>,
 }
 
 /// A piece of output. Text is as the program wrote it, with bytes that are not UTF-8

@@ -50,11 +50,70 @@ impl GradeMutation {
     }
 }
 
+/// Most builds one regrade summary looks at.
+const MAX_SUMMARY_BUILDS: usize = 5000;
+
 #[derive(Default)]
 pub struct GradeQuery;
 
 #[Object]
 impl GradeQuery {
+    /// What a regrade changed, as far as its builds have finished: `buildIds` are the
+    /// builds `regradeAssignment` returned. Staff of their course only.
+    async fn regrade_summary(
+        &self,
+        ctx: &Context<'_>,
+        build_ids: Vec<ID>,
+    ) -> GqlResult<RegradeSummary> {
+        let me = signed_in(ctx)?;
+        if build_ids.len() > MAX_SUMMARY_BUILDS {
+            return Err(crate::error::AppError::invalid("buildIds", "at most 5000 builds").into());
+        }
+        let ids = build_ids
+            .iter()
+            .map(parse_id)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut conn = db(ctx).await?;
+        let builds = Build::find_many(&mut conn, &ids).await?;
+        let mut courses: Vec<i64> = builds.iter().map(|b| b.course_id).collect();
+        courses.sort_unstable();
+        courses.dedup();
+        for course in courses {
+            access::course(&mut conn, me, course, Need::Staff).await?;
+        }
+        let before: std::collections::HashMap<i64, Build> = Build::find_many(
+            &mut conn,
+            &builds.iter().filter_map(|b| b.retry_of).collect::<Vec<_>>(),
+        )
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b))
+        .collect();
+        let mut summary = RegradeSummary {
+            pending: 0,
+            unchanged: 0,
+            changed: Vec::new(),
+        };
+        for build in builds {
+            if !build.status.is_finished() {
+                summary.pending += 1;
+                continue;
+            }
+            let old = build.retry_of.and_then(|id| before.get(&id));
+            let old_score = old.and_then(|b| b.score.clone());
+            if old_score == build.score {
+                summary.unchanged += 1;
+            } else {
+                summary.changed.push(ScoreChange {
+                    before: old_score.map(|s| s.normalized()),
+                    after: build.score.as_ref().map(BigDecimal::normalized),
+                    build: BuildNode(build),
+                });
+            }
+        }
+        Ok(summary)
+    }
+
     /// Every student against every assignment, with the build that grades each pair (the
     /// latest graded build of the repository's default branch). Staff only. Read in two
     /// statements whatever the class size.
@@ -201,4 +260,27 @@ impl TestResultNode {
     async fn max_points(&self) -> Option<BigDecimal> {
         self.0.max_points.as_ref().map(BigDecimal::normalized)
     }
+    /// One of the assignment's hidden tests (listed only to who may see them).
+    async fn hidden(&self) -> bool {
+        self.0.hidden
+    }
+}
+
+/// A regrade's outcome so far.
+#[derive(SimpleObject)]
+pub struct RegradeSummary {
+    /// Builds still queued or running.
+    pub pending: i32,
+    /// Finished builds whose score did not change.
+    pub unchanged: i32,
+    /// Finished builds whose score changed.
+    pub changed: Vec<ScoreChange>,
+}
+
+/// One student's score before and after a regrade.
+#[derive(SimpleObject)]
+pub struct ScoreChange {
+    pub build: BuildNode,
+    pub before: Option<BigDecimal>,
+    pub after: Option<BigDecimal>,
 }

@@ -37,11 +37,17 @@ impl LiveSubscription {
         let me = signed_in(ctx)?;
         let app = app(ctx)?.clone();
         let id = parse_id(&build_id)?;
-        {
+        // Whether the hidden tests' output goes out is decided here, once, like access.
+        let sees_hidden = {
             let mut conn = app.db().await?;
             let build = Build::find(&mut conn, id).await?;
             access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
-        }
+            access::sees_hidden_tests(&mut conn, me, &[build.assignment_id])
+                .await?
+                .get(&build.assignment_id)
+                .copied()
+                .unwrap_or(false)
+        };
         let mut logs = app.hub.logs();
         let mut builds = app.hub.builds();
         let mut listening = app.hub.listening();
@@ -63,7 +69,9 @@ impl LiveSubscription {
                 let full = page.len() as i64 == PAGE;
                 for chunk in page {
                     after = Some(chunk.seq);
-                    yield LogChunkNode::from(chunk);
+                    if sees_hidden || !chunk.stream.is_hidden() {
+                        yield LogChunkNode::from(chunk);
+                    }
                 }
                 if full {
                     continue;
@@ -95,7 +103,9 @@ impl LiveSubscription {
                             {
                                 for chunk in m.chunks.iter().flat_map(|c| c.iter()) {
                                     after = Some(chunk.seq);
-                                    yield LogChunkNode::from(chunk.clone());
+                                    if sees_hidden || !chunk.stream.is_hidden() {
+                                        yield LogChunkNode::from(chunk.clone());
+                                    }
                                 }
                             }
                             // Already sent (read from the database meanwhile).

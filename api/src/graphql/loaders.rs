@@ -67,16 +67,46 @@ impl Loader<LatestBuildKey> for LatestBuildLoader {
     }
 }
 
+/// Loads whether the request's viewer may see each assignment's hidden tests (by assignment
+/// id; see [`crate::auth::access::sees_hidden_tests`]), in one query.
+pub struct HiddenTestsLoader {
+    app: App,
+    viewer: Option<crate::auth::CurrentUser>,
+}
+
+impl Loader<i64> for HiddenTestsLoader {
+    type Value = bool;
+    type Error = std::sync::Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, bool>, Self::Error> {
+        let Some(me) = &self.viewer else {
+            return Ok(keys.iter().map(|k| (*k, false)).collect());
+        };
+        let mut conn = self.app.db().await.map_err(std::sync::Arc::new)?;
+        crate::auth::access::sees_hidden_tests(&mut conn, me, keys)
+            .await
+            .map_err(std::sync::Arc::new)
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
     pub course_counts: DataLoader<CourseCountsLoader>,
     pub latest_build: DataLoader<LatestBuildLoader>,
+    pub hidden_tests: DataLoader<HiddenTestsLoader>,
 }
 
-/// A fresh set of loaders for one request.
-pub fn for_request(app: &App) -> Loaders {
+/// A fresh set of loaders for one request by `viewer`.
+pub fn for_request(app: &App, viewer: &crate::auth::Viewer) -> Loaders {
     Loaders {
         course_counts: DataLoader::new(CourseCountsLoader(app.clone()), tokio::spawn),
         latest_build: DataLoader::new(LatestBuildLoader(app.clone()), tokio::spawn),
+        hidden_tests: DataLoader::new(
+            HiddenTestsLoader {
+                app: app.clone(),
+                viewer: viewer.0.clone(),
+            },
+            tokio::spawn,
+        ),
     }
 }

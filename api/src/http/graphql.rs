@@ -36,10 +36,8 @@ pub async fn execute(
         )
             .into_response();
     }
-    let request = request
-        .into_inner()
-        .data(viewer)
-        .data(crate::graphql::loaders::for_request(&state.app));
+    let loaders = crate::graphql::loaders::for_request(&state.app, &viewer);
+    let request = request.into_inner().data(viewer).data(loaders);
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 

@@ -1,5 +1,5 @@
 //! `GET /builds/{id}/log`: a build's whole output as a plain-text download, for the
-//! viewer the build page would show it to.
+//! viewer the build page would show it to (the hidden tests' output only to who may see it).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -25,12 +25,17 @@ pub async fn download(
     let id: i64 = id
         .parse()
         .map_err(|_| AppError::BadRequest(format!("{id:?} is not a build id")))?;
-    let (build, repository) = {
+    let (build, repository, sees_hidden) = {
         let mut conn = state.app.db().await?;
         let build = Build::find(&mut conn, id).await?;
         let (repository, _) =
             access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
-        (build, repository)
+        let sees_hidden = access::sees_hidden_tests(&mut conn, me, &[build.assignment_id])
+            .await?
+            .get(&build.assignment_id)
+            .copied()
+            .unwrap_or(false);
+        (build, repository, sees_hidden)
     };
     let app = state.app.clone();
     let body = async_stream::stream! {
@@ -53,7 +58,10 @@ pub async fn download(
             let done = (page.len() as i64) < PAGE;
             for chunk in page {
                 after = Some(chunk.seq);
-                yield Ok(Bytes::from(chunk.data));
+                // The hidden tests' output only for who may see it.
+                if sees_hidden || !chunk.stream.is_hidden() {
+                    yield Ok(Bytes::from(chunk.data));
+                }
             }
             if done {
                 return;

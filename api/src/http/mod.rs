@@ -5,6 +5,7 @@ mod auth;
 mod grades;
 mod graphql;
 mod health;
+mod hidden_tests;
 mod logs;
 mod subscriptions;
 mod web;
@@ -71,8 +72,19 @@ pub fn router(app: App) -> Router {
     // enforced while reading the body so that refusals are recorded too.
     let webhooks = Router::new()
         .route("/webhooks/github", post(webhooks::receive))
+        .with_state(state.clone());
+    // Hidden tests arrive as archives larger than any other request.
+    let uploads = Router::new()
+        .route(
+            "/assignments/{id}/hidden-tests",
+            axum::routing::put(hidden_tests::upload).delete(hidden_tests::remove),
+        )
+        .route_layer(middleware::from_fn_with_state(app.clone(), check_origin))
+        .layer(axum::extract::DefaultBodyLimit::max(hidden_tests::MAX_BODY))
+        .layer(RequestBodyLimitLayer::new(hidden_tests::MAX_BODY))
         .with_state(state);
     api.merge(webhooks)
+        .merge(uploads)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

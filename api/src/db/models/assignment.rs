@@ -38,6 +38,22 @@ pub struct Assignment {
     /// Taken off a late build's score per started day, under [`LatePolicy::Penalty`].
     pub late_penalty_percent: BigDecimal,
     pub grade_policy: GradePolicy,
+    /// Hidden tests uploaded as a gzipped tar (in place of `hidden_tests_repo`).
+    pub hidden_tests_archive: Option<Vec<u8>>,
+    /// Where the hidden tests go, relative to the checkout.
+    pub hidden_tests_path: String,
+    /// What runs them; `None`: the test command.
+    pub hidden_tests_command: Option<String>,
+    /// From when students see the hidden tests' names, output and points.
+    pub hidden_released_at: Option<DateTime<Utc>>,
+    /// The repository students start from: protected paths are compared with it.
+    pub starter_repo: Option<String>,
+    pub starter_ref: Option<String>,
+    /// Path patterns students must leave as the starter has them.
+    pub protected_paths: Vec<Option<String>>,
+    /// Graded runs a student may have in any `graded_run_period_hours`; `None`: no limit.
+    pub graded_run_limit: Option<i32>,
+    pub graded_run_period_hours: i32,
 }
 
 /// A new assignment, validated by the caller.
@@ -64,6 +80,13 @@ pub struct NewAssignment {
     pub late_policy: LatePolicy,
     pub late_penalty_percent: BigDecimal,
     pub grade_policy: GradePolicy,
+    pub hidden_tests_path: String,
+    pub hidden_tests_command: Option<String>,
+    pub starter_repo: Option<String>,
+    pub starter_ref: Option<String>,
+    pub protected_paths: Vec<Option<String>>,
+    pub graded_run_limit: Option<i32>,
+    pub graded_run_period_hours: i32,
 }
 
 /// Changes to an assignment: `None` keeps a value; `Some(None)` clears a nullable one.
@@ -89,6 +112,15 @@ pub struct AssignmentChanges {
     pub late_policy: Option<LatePolicy>,
     pub late_penalty_percent: Option<BigDecimal>,
     pub grade_policy: Option<GradePolicy>,
+    pub hidden_tests_archive: Option<Option<Vec<u8>>>,
+    pub hidden_tests_path: Option<String>,
+    pub hidden_tests_command: Option<Option<String>>,
+    pub hidden_released_at: Option<Option<DateTime<Utc>>>,
+    pub starter_repo: Option<Option<String>>,
+    pub starter_ref: Option<Option<String>>,
+    pub protected_paths: Option<Vec<Option<String>>>,
+    pub graded_run_limit: Option<Option<i32>>,
+    pub graded_run_period_hours: Option<i32>,
 }
 
 impl AssignmentChanges {
@@ -113,6 +145,15 @@ impl AssignmentChanges {
             late_policy,
             late_penalty_percent,
             grade_policy,
+            hidden_tests_archive,
+            hidden_tests_path,
+            hidden_tests_command,
+            hidden_released_at,
+            starter_repo,
+            starter_ref,
+            protected_paths,
+            graded_run_limit,
+            graded_run_period_hours,
         } = self;
         slug.is_none()
             && title.is_none()
@@ -133,10 +174,43 @@ impl AssignmentChanges {
             && late_policy.is_none()
             && late_penalty_percent.is_none()
             && grade_policy.is_none()
+            && hidden_tests_archive.is_none()
+            && hidden_tests_path.is_none()
+            && hidden_tests_command.is_none()
+            && hidden_released_at.is_none()
+            && starter_repo.is_none()
+            && starter_ref.is_none()
+            && protected_paths.is_none()
+            && graded_run_limit.is_none()
+            && graded_run_period_hours.is_none()
     }
 }
 
 impl Assignment {
+    /// For each of `ids`: when its hidden tests are released, and `user_id`'s role in its
+    /// course, in one query.
+    pub async fn hidden_release(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+        user_id: i64,
+    ) -> QueryResult<Vec<(i64, Option<DateTime<Utc>>, Option<crate::db::enums::Role>)>> {
+        use crate::db::schema::memberships;
+        assignments::table
+            .left_join(
+                memberships::table.on(memberships::course_id
+                    .eq(assignments::course_id)
+                    .and(memberships::user_id.eq(user_id))),
+            )
+            .filter(assignments::id.eq_any(ids))
+            .select((
+                assignments::id,
+                assignments::hidden_released_at,
+                memberships::role.nullable(),
+            ))
+            .load(conn)
+            .await
+    }
+
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Assignment> {
         assignments::table
             .find(id)

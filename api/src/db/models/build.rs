@@ -52,6 +52,20 @@ pub struct Build {
     pub report_problem: Option<String>,
     pub late_days: Option<i32>,
     pub score_before_penalty: Option<bigdecimal::BigDecimal>,
+    /// Whether it spends one of the student's graded runs (false: over the limit, not graded).
+    pub graded_run: bool,
+    pub ungraded_reason: Option<String>,
+    /// The receipt: the image the tests ran in, and the hidden tests' digest.
+    pub image_digest: Option<String>,
+    pub hidden_tests_sha256: Option<String>,
+    /// The hidden tests' share of the counts, withheld from the student until released.
+    pub hidden_passed: i32,
+    pub hidden_failed: i32,
+    pub hidden_skipped: i32,
+    /// The score a student sees until the hidden tests are released.
+    pub visible_score: Option<bigdecimal::BigDecimal>,
+    /// Protected paths this commit changed against the starter.
+    pub protected_edits: Vec<Option<String>>,
 }
 
 /// Which builds of a repository to list (see [`Build::list_for_repository`]).
@@ -127,6 +141,61 @@ impl Build {
             .select(Build::as_select())
             .load(conn)
             .await
+    }
+
+    /// When each of a student's graded runs of an assignment received in `[from, to]` was
+    /// received, oldest first, build `except` aside: runs the student started (pushes, their
+    /// own retries) that ran or run, not those staff started (regrades) or that never ran.
+    pub async fn graded_runs(
+        conn: &mut AsyncPgConnection,
+        assignment_id: i64,
+        owner_id: i64,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        except: Option<i64>,
+    ) -> QueryResult<Vec<DateTime<Utc>>> {
+        use crate::db::schema::repositories;
+        builds::table
+            .inner_join(repositories::table)
+            .filter(builds::assignment_id.eq(assignment_id))
+            .filter(repositories::owner_id.eq(owner_id))
+            .filter(builds::graded_run)
+            .filter(builds::received_at.between(from, to))
+            .filter(builds::id.ne(except.unwrap_or(0)))
+            .filter(
+                builds::triggered_by
+                    .is_null()
+                    .or(builds::triggered_by.eq(owner_id)),
+            )
+            .filter(builds::status.eq_any([
+                BuildStatus::Running,
+                BuildStatus::Passed,
+                BuildStatus::Failed,
+                BuildStatus::TimedOut,
+            ]))
+            .order(builds::received_at)
+            .select(builds::received_at)
+            .load(conn)
+            .await
+    }
+
+    /// Records that running build `id` (held by `worker`) is over the student's limit of
+    /// graded runs: it runs the visible tests only and is not graded.
+    pub async fn mark_ungraded(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        worker: &str,
+        reason: &str,
+    ) -> QueryResult<()> {
+        diesel::update(builds::table)
+            .filter(builds::id.eq(id))
+            .filter(builds::worker_id.eq(worker))
+            .set((
+                builds::graded_run.eq(false),
+                builds::ungraded_reason.eq(reason),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 
     /// Which of `shas` the repository has built, as (branch, sha) pairs, in one query.

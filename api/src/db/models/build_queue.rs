@@ -25,6 +25,35 @@ fn interval(d: std::time::Duration) -> diesel::pg::data_types::PgInterval {
     )
 }
 
+/// How a build ended: its status, the reason shown with it, and the tests' exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub status: BuildStatus,
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+}
+
+impl Verdict {
+    pub fn new(status: BuildStatus, exit_code: Option<i32>) -> Self {
+        Self {
+            status,
+            reason: None,
+            exit_code,
+        }
+    }
+}
+
+/// What a run found out besides its verdict: the receipt's parts and the checks on the commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunRecord {
+    /// The image the tests ran in (`sha256:…`), when the executor built one.
+    pub image_digest: Option<String>,
+    /// The digest of the hidden tests put into the sandbox.
+    pub hidden_tests_sha256: Option<String>,
+    /// Protected paths the commit changed against the starter.
+    pub protected_edits: Vec<String>,
+}
+
 /// How a recovered build was dealt with.
 #[derive(Debug)]
 pub enum Recovered {
@@ -105,22 +134,28 @@ impl Build {
         conn: &mut AsyncPgConnection,
         id: i64,
         worker: &str,
-        status: BuildStatus,
-        reason: Option<&str>,
-        exit_code: Option<i32>,
+        verdict: &Verdict,
         graded: Option<&Graded>,
+        record: &RunRecord,
     ) -> QueryResult<Option<Build>> {
+        let Verdict {
+            status,
+            reason,
+            exit_code,
+        } = verdict;
+        let (status, exit_code) = (*status, *exit_code);
         debug_assert!(status.is_finished());
         // The verdict, counts, score and per-test results land together or not at all.
         conn.transaction(async |conn| {
             let counts = graded.and_then(Graded::counts);
+            let hidden = graded.map(Graded::hidden_counts).unwrap_or_default();
             let finished = diesel::update(builds::table)
                 .filter(builds::id.eq(id))
                 .filter(builds::worker_id.eq(worker))
                 .filter(builds::status.eq(BuildStatus::Running))
                 .set((
                     builds::status.eq(status),
-                    builds::status_reason.eq(reason.map(|r| truncate(r, 2000))),
+                    builds::status_reason.eq(reason.as_deref().map(|r| truncate(r, 2000))),
                     builds::exit_code.eq(exit_code),
                     builds::finished_at.eq(diesel::dsl::now),
                     builds::lease_expires_at.eq(None::<DateTime<Utc>>),
@@ -136,6 +171,13 @@ impl Build {
                     builds::late.eq(graded.is_some_and(|g| g.days_late.is_some())),
                     builds::late_days.eq(graded.and_then(|g| g.days_late)),
                     builds::score_before_penalty.eq(graded.and_then(|g| g.before_penalty.clone())),
+                    builds::visible_score.eq(graded.and_then(|g| g.visible_score.clone())),
+                    builds::hidden_passed.eq(hidden.passed),
+                    builds::hidden_failed.eq(hidden.failed),
+                    builds::hidden_skipped.eq(hidden.skipped),
+                    builds::image_digest.eq(record.image_digest.as_deref()),
+                    builds::hidden_tests_sha256.eq(record.hidden_tests_sha256.as_deref()),
+                    builds::protected_edits.eq(&record.protected_edits),
                 ))
                 .returning(Build::as_returning())
                 .get_result(conn)
@@ -157,7 +199,7 @@ impl Build {
                         message: case.message.clone(),
                         points: Some(earned.clone()),
                         max_points: Some(worth.clone()),
-                        hidden: false,
+                        hidden: case.hidden,
                     })
                     .collect();
                 TestResult::insert_all(conn, &rows).await?;

@@ -45,11 +45,21 @@ impl LogChunk {
     }
 
     /// What the tests printed, both streams in order (Lectern's own lines aside), as
-    /// text: what grading reads results from.
-    pub async fn output_text(conn: &mut AsyncPgConnection, build_id: i64) -> QueryResult<String> {
+    /// text: what grading reads results from. The visible run's output, or with `hidden`
+    /// the hidden tests' run's.
+    pub async fn output_text(
+        conn: &mut AsyncPgConnection,
+        build_id: i64,
+        hidden: bool,
+    ) -> QueryResult<String> {
+        let streams = if hidden {
+            [LogStream::HiddenStdout, LogStream::HiddenStderr]
+        } else {
+            [LogStream::Stdout, LogStream::Stderr]
+        };
         let data: Vec<Vec<u8>> = log_chunks::table
             .filter(log_chunks::build_id.eq(build_id))
-            .filter(log_chunks::stream.ne(LogStream::System))
+            .filter(log_chunks::stream.eq_any(streams))
             .order(log_chunks::seq)
             .select(log_chunks::data)
             .load(conn)

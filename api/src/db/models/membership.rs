@@ -40,6 +40,24 @@ pub enum RosterError {
 
 impl Membership {
     /// `user_id`'s role in `course_id`, if a member.
+    /// The course's instructors who signed in with GitHub (so have a token), longest-standing
+    /// first.
+    pub async fn instructors_with_token(
+        conn: &mut AsyncPgConnection,
+        course_id: i64,
+    ) -> QueryResult<Vec<i64>> {
+        use crate::db::schema::users;
+        memberships::table
+            .inner_join(users::table)
+            .filter(memberships::course_id.eq(course_id))
+            .filter(memberships::role.eq(Role::Instructor))
+            .filter(users::github_token_encrypted.is_not_null())
+            .order((memberships::created_at, memberships::user_id))
+            .select(memberships::user_id)
+            .load(conn)
+            .await
+    }
+
     pub async fn role_of(
         conn: &mut AsyncPgConnection,
         course_id: i64,

@@ -26,6 +26,21 @@ pub async fn client_for_user(
     }
 }
 
+/// A token to fetch the course's own repositories (starter code, hidden tests) with: that of
+/// the first instructor who signed in with GitHub, or `None`.
+pub async fn token_for_course(
+    app: &App,
+    conn: &mut AsyncPgConnection,
+    course_id: i64,
+) -> Result<Option<String>, AppError> {
+    let instructors =
+        crate::db::models::Membership::instructors_with_token(conn, course_id).await?;
+    match instructors.first() {
+        Some(id) => token_for_user(app, conn, *id).await,
+        None => Ok(None),
+    }
+}
+
 /// The GitHub token `user_id` signed in with last, unsealed, or `None` when they never did.
 /// Hand it only to GitHub (the API client, or git as a header); never log or show it.
 pub async fn token_for_user(
