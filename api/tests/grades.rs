@@ -497,3 +497,46 @@ async fn a_running_builds_tests_show_as_its_output_reports_them() -> anyhow::Res
     assert_eq!(done["testResults"][0]["points"], "100");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_results_subscription_sends_each_change_then_the_graded_results()
+-> anyhow::Result<()> {
+    let p = Pipeline::start(
+        "local",
+        json!({ "testCommand": "python3 -m unittest -v; sleep 3" }),
+        &[],
+    )
+    .await?;
+    let mut ws = support::ws::WsClient::connect(&p.app.base, &p.octocat.cookie_header(), None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    ws.subscribe(
+        "tests",
+        "subscription($id: ID!) { buildTestResults(buildId: $id) { name outcome points } }",
+        json!({ "id": p.first_build }),
+    )
+    .await?;
+    let mut lists = Vec::new();
+    loop {
+        match ws.next_data("tests").await? {
+            Ok(data) => lists.push(data["buildTestResults"].clone()),
+            Err(support::ws::End::Complete) => break,
+            Err(other) => anyhow::bail!("the subscription ended with {other:?}"),
+        }
+    }
+    ws.close().await;
+    // Each list differs from the one before; the test showed while the build ran (no
+    // points yet), and the last list is the graded one.
+    assert!(lists.windows(2).all(|w| w[0] != w[1]), "{lists:?}");
+    assert!(
+        lists.contains(
+            &json!([{ "name": "test_greets_by_name", "outcome": "PASSED", "points": null }])
+        ),
+        "{lists:?}"
+    );
+    assert_eq!(
+        lists.last(),
+        Some(&json!([{ "name": "test_greets_by_name", "outcome": "PASSED", "points": "100" }]))
+    );
+    Ok(())
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::git::{GitRepo, python_exercise};
-use support::pipeline::{Pipeline, build_of, finished, log_text};
+use support::pipeline::{Pipeline, build_of, finished, hidden_greet_tests, log_text};
 use support::ws::{End, WsClient};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -29,37 +29,11 @@ fn hidden_tests(empty_name_passes: bool) -> anyhow::Result<Vec<u8>> {
     } else {
         "Hello, stranger!"
     };
-    let test = format!(
-        "import unittest\nfrom greet import greet\n\nclass SecretTest(unittest.TestCase):\n    def test_secret_unicode(self):\n        print(\"{SECRET}\")\n        self.assertEqual(greet(\"Zoë\"), \"Hello, Zoë!\")\n\n    def test_secret_empty(self):\n        self.assertEqual(greet(\"\"), \"{expected}\")\n"
-    );
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::default(),
-    ));
-    for (path, data) in [("__init__.py", String::new()), ("test_secret.py", test)] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, path, data.as_bytes())?;
-    }
-    Ok(tar.into_inner()?.finish()?)
+    hidden_greet_tests(SECRET, expected)
 }
 
 async fn upload(p: &Pipeline, archive: Vec<u8>) -> anyhow::Result<Value> {
-    let response = p
-        .ada
-        .http
-        .put(format!(
-            "{}/assignments/{}/hidden-tests",
-            p.ada.base, p.assignment
-        ))
-        .header("content-type", "application/gzip")
-        .body(archive)
-        .send()
-        .await?;
-    anyhow::ensure!(response.status() == 200, "upload: {}", response.status());
-    Ok(response.json().await?)
+    p.upload_hidden_tests(archive).await
 }
 
 async fn build(client: &support::Client, id: &str) -> anyhow::Result<Value> {
@@ -254,6 +228,17 @@ async fn scenario(executor: &str) -> anyhow::Result<()> {
         student_log.contains("running the hidden tests"),
         "{student_log}"
     );
+    // The summary line a student reads counts their visible tests and points only.
+    assert!(
+        student_log.contains(
+            "tests: 3 passed, 0 failed, 0 skipped (from the unittest report); score 6 of 10"
+        ),
+        "{student_log}"
+    );
+    assert!(!student_log.contains("score 8"), "{student_log}");
+    assert!(staff_log.contains(
+        "tests: 4 passed, 1 failed, 0 skipped (from the unittest report); score 8 of 10"
+    ));
     let downloaded = downloaded_log(&p.octocat, &id).await?;
     assert!(downloaded.contains("PEEK-NOTHING") && !downloaded.contains(SECRET));
     assert!(downloaded_log(&p.ada, &id).await?.contains(SECRET));
@@ -264,6 +249,21 @@ async fn scenario(executor: &str) -> anyhow::Result<()> {
             && !streamed.contains("test_secret")
     );
     assert!(subscribed_log(&p, &p.ada, &id).await?.contains(SECRET));
+    let mut ws = WsClient::connect(&p.app.base, &p.octocat.cookie_header(), None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    ws.subscribe(
+        "tests",
+        "subscription($id: ID!) { buildTestResults(buildId: $id) { name hidden } }",
+        json!({ "id": id }),
+    )
+    .await?;
+    let Ok(pushed) = ws.next_data("tests").await? else {
+        anyhow::bail!("no test results were pushed");
+    };
+    assert_eq!(pushed["buildTestResults"].as_array().map(Vec::len), Some(3));
+    assert!(!pushed.to_string().contains("secret"), "{pushed}");
+    ws.close().await;
     // The repository's build list says no more.
     let listed = p
         .octocat

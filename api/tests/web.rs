@@ -145,6 +145,24 @@ async fn text_with(browser: &Client, css: &str, needle: &str) -> anyhow::Result<
 }
 
 /// Types `login` into the development sign-in form and submits it.
+/// Signs out through the page's button and waits until the page says so.
+async fn sign_out(browser: &Client) -> anyhow::Result<()> {
+    click(browser, Locator::Css("form[action='/auth/logout'] button")).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while browser
+        .execute(
+            "return document.querySelector(\"form[action='/auth/logout']\") !== null",
+            vec![],
+        )
+        .await?
+        == json!(true)
+    {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "still signed in");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 async fn sign_in(browser: &Client, login: &str) -> anyhow::Result<()> {
     let field = browser
         .wait()
@@ -209,7 +227,7 @@ async fn a_signed_in_user_sees_their_courses_and_opens_one() -> anyhow::Result<(
         );
 
         // A student follows an invite link while signed out: sign in, come back, join.
-        click(&browser, Locator::Css("form[action='/auth/logout'] button")).await?;
+        sign_out(&browser).await?;
         text_with(&browser, ".welcome", "Sign in").await?;
         browser.goto(&join_url).await?;
         text_with(&browser, "main", "Sign in first").await?;
@@ -436,7 +454,7 @@ async fn a_running_build_streams_into_its_page_and_can_be_retried() -> anyhow::R
 
         // Another student of the course is refused the page, and sees no log.
         let build_url = first.to_string();
-        click(&browser, Locator::Css("form[action='/auth/logout'] button")).await?;
+        sign_out(&browser).await?;
         text_with(&browser, ".welcome", "Sign in").await?;
         browser
             .goto(&format!("{}/sign-in?next=/", p.app.base))
@@ -930,7 +948,7 @@ async fn students_see_each_test_and_staff_the_grade_matrix() -> anyhow::Result<(
         assert!(!browser.find(Locator::Css("[role=tablist]")).await?.text().await?.contains("Grades"));
 
         // The instructor's matrix: both students, each cell coloured by standing.
-        click(&browser, Locator::Css("form[action='/auth/logout'] button")).await?;
+        sign_out(&browser).await?;
         browser
             .goto(&format!("{}/sign-in?next=/courses/cs101", p.app.base))
             .await?;
@@ -975,4 +993,98 @@ async fn students_see_each_test_and_staff_the_grade_matrix() -> anyhow::Result<(
     }
     .await;
     finish(browser, result, "grades").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and the built web client; scripts/test runs it"]
+async fn hidden_tests_show_to_staff_and_reach_students_only_when_released() -> anyhow::Result<()> {
+    let p = pipeline_with_client(json!({
+        "points": "10",
+        "hiddenTestsCommand": "python3 -m unittest discover -v -s hidden_tests -t .",
+        "protectedPaths": ["test_greet.py"],
+        "gradedRunLimit": 5,
+    }))
+    .await?;
+    support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(60)).await?;
+    p.upload_hidden_tests(support::pipeline::hidden_greet_tests(
+        "HIDDEN-PRINT",
+        "Hello, stranger!",
+    )?)
+    .await?;
+    let sha = p
+        .git
+        .commit("main", &support::git::python_exercise(true), "Again")?;
+    let repository = p.repository_id().await?;
+    let id =
+        support::pipeline::build_of(&p.octocat, &repository, &sha, Duration::from_secs(30)).await?;
+    support::pipeline::finished(&p.octocat, &id, Duration::from_secs(60)).await?;
+    let (_driver, browser) = open_browser(1280, 1000).await?;
+    let result = async {
+        browser
+            .goto(&format!("{}/sign-in?next=/builds/{id}", p.app.base))
+            .await?;
+        sign_in(&browser, "octocat").await?;
+        // The student: the visible test, the score without the hidden points, a note that
+        // hidden tests ran, a receipt — and nothing of the hidden tests themselves.
+        text_with(
+            &browser,
+            "[data-testid=hidden-withheld]",
+            "Hidden tests ran",
+        )
+        .await?;
+        text_with(&browser, "[data-testid=score]", "3.33 of 10").await?;
+        text_with(
+            &browser,
+            "[data-testid=test-results]",
+            "test_greets_by_name",
+        )
+        .await?;
+        text_with(&browser, "[data-testid=receipt]", "Grade receipt").await?;
+        text_with(&browser, ".log", "running the hidden tests").await?;
+        let page = browser.find(Locator::Css("body")).await?.text().await?;
+        assert!(
+            !page.contains("HIDDEN-PRINT")
+                && !page.contains("test_secret")
+                && !page.contains("6.666667"),
+            "{page}"
+        );
+        screenshot(&browser, "build-hidden-withheld").await?;
+        // The course page tells the student about the graded runs and the hidden tests.
+        browser
+            .goto(&format!("{}/courses/cs101", p.app.base))
+            .await?;
+        text_with(&browser, "[data-testid=graded-runs-hw1]", "of 5 left").await?;
+
+        // The instructor sees the hidden tests marked, and releases them.
+        sign_out(&browser).await?;
+        browser
+            .goto(&format!("{}/sign-in?next=/builds/{id}", p.app.base))
+            .await?;
+        sign_in(&browser, "ada").await?;
+        text_with(&browser, "[data-testid=test-results]", "test_secret_empty").await?;
+        text_with(&browser, "[data-testid=test-results] .tag.hidden", "hidden").await?;
+        text_with(&browser, "[data-testid=score]", "6.67 of 10").await?;
+        text_with(&browser, ".log", "HIDDEN-PRINT").await?;
+        screenshot(&browser, "build-hidden-staff").await?;
+        browser
+            .goto(&format!("{}/courses/cs101", p.app.base))
+            .await?;
+        click(&browser, Locator::Css("[data-testid=edit-hw1]")).await?;
+        text_with(&browser, "[data-testid=hidden-tests]", "uploaded archive").await?;
+        click(&browser, Locator::Css("[data-testid=release-hidden]")).await?;
+        text_with(&browser, "[data-testid=hidden-tests]", "Released").await?;
+
+        // The student now sees them.
+        sign_out(&browser).await?;
+        browser
+            .goto(&format!("{}/sign-in?next=/builds/{id}", p.app.base))
+            .await?;
+        sign_in(&browser, "octocat").await?;
+        text_with(&browser, "[data-testid=test-results]", "test_secret_empty").await?;
+        text_with(&browser, "[data-testid=score]", "6.67 of 10").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    browser.close().await?;
+    result
 }

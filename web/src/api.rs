@@ -158,8 +158,36 @@ pub struct AssignmentRow {
     pub late_policy: String,
     pub late_penalty_percent: String,
     pub grade_policy: String,
+    #[serde(default)]
+    pub has_hidden_tests: bool,
+    pub hidden_tests_released_at: Option<String>,
+    /// Staff only: whether the hidden tests are an uploaded archive, where they go and what
+    /// runs them.
+    pub hidden_tests_uploaded: Option<bool>,
+    pub hidden_tests_path: Option<String>,
+    pub hidden_tests_command: Option<String>,
+    pub starter_repo: Option<String>,
+    pub starter_ref: Option<String>,
+    #[serde(default)]
+    pub protected_paths: Vec<String>,
+    pub graded_run_limit: Option<i64>,
+    #[serde(default)]
+    pub graded_run_period_hours: i64,
+    /// The viewer's own graded runs against the limit.
+    pub my_graded_runs: Option<GradedRuns>,
     /// The viewer's own for a student; every linked one for staff.
     pub repositories: Vec<RepositoryRow>,
+}
+
+/// Where the viewer stands against an assignment's limit on graded runs.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GradedRuns {
+    pub limit: i64,
+    pub used: i64,
+    pub left: i64,
+    pub period_hours: i64,
+    pub next_at: Option<String>,
 }
 
 /// A linked repository with its latest build.
@@ -282,7 +310,23 @@ pub struct BuildDetail {
     pub report_problem: Option<String>,
     pub log_bytes: i64,
     pub log_truncated: bool,
+    /// It ran hidden tests whose results the viewer may not see yet.
+    #[serde(default)]
+    pub hidden_tests_withheld: bool,
+    /// The receipt: the hidden tests' digest and the image the tests ran in.
+    pub hidden_tests_digest: Option<String>,
+    pub image_digest: Option<String>,
+    /// Protected files the commit changed.
+    #[serde(default)]
+    pub protected_edits: Vec<String>,
+    #[serde(default = "yes")]
+    pub graded_run: bool,
+    pub ungraded_reason: Option<String>,
     pub repository: Option<RepositoryRef>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl BuildDetail {
@@ -320,6 +364,9 @@ pub struct TestResult {
     pub message: Option<String>,
     pub points: Option<String>,
     pub max_points: Option<String>,
+    /// One of the hidden tests (listed only to who may see them).
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 /// A build's per-test results, in report order.
@@ -549,6 +596,57 @@ pub async fn update_assignment(id: &str, input: Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Uploads the file chosen in the file input `input_id` as assignment `id`'s hidden tests;
+/// returns how many files it holds and its digest.
+pub async fn upload_hidden_tests(id: &str, input_id: &str) -> Result<(i64, String), String> {
+    use wasm_bindgen::JsCast as _;
+    let file = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(input_id))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
+        .and_then(|input| input.files())
+        .and_then(|files| files.get(0))
+        .ok_or_else(|| "choose a .tar.gz of the hidden test files first".to_owned())?;
+    let response = Request::put(&format!("/assignments/{id}/hidden-tests"))
+        .header("content-type", "application/gzip")
+        .body(wasm_bindgen::JsValue::from(file))
+        .map_err(|e| e.to_string())?
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the server: {e}"))?;
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    if !response.ok() {
+        return Err(body["error"]["message"]
+            .as_str()
+            .or_else(|| body["message"].as_str())
+            .unwrap_or("the server refused the archive")
+            .to_owned());
+    }
+    Ok((
+        body["files"].as_i64().unwrap_or_default(),
+        body["digest"].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+/// Removes assignment `id`'s uploaded hidden tests.
+pub async fn remove_hidden_tests(id: &str) -> Result<(), String> {
+    let response = Request::delete(&format!("/assignments/{id}/hidden-tests"))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the server: {e}"))?;
+    if response.ok() {
+        Ok(())
+    } else {
+        Err(format!("the server refused: {}", response.status()))
+    }
+}
+
+/// Shows an assignment's hidden tests' results to its students from now on.
+pub async fn release_hidden_tests(id: &str) -> Result<(), ApiError> {
+    let _: Value = graphql(documents::RELEASE_HIDDEN_TESTS, json!({ "id": id })).await?;
+    Ok(())
+}
+
 /// A webhook delivery as GitHub's "Recent Deliveries" would list it.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -645,12 +743,48 @@ pub async fn grade_matrix(course_id: &str) -> Result<GradeMatrix, ApiError> {
     Ok(data.matrix)
 }
 
-/// Runs every student's grading build of an assignment again; how many were queued.
-pub async fn regrade_assignment(assignment_id: &str) -> Result<usize, ApiError> {
+/// Runs every student's grading build of an assignment again; the new builds' ids.
+pub async fn regrade_assignment(assignment_id: &str) -> Result<Vec<String>, ApiError> {
     let data: Value = graphql(
         documents::REGRADE_ASSIGNMENT,
         json!({ "assignment": assignment_id }),
     )
     .await?;
-    Ok(data["regradeAssignment"].as_array().map_or(0, Vec::len))
+    Ok(data["regradeAssignment"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["id"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// What a regrade changed so far.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct RegradeSummary {
+    pub pending: i64,
+    pub unchanged: i64,
+    pub changed: Vec<ScoreChange>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct ScoreChange {
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub build: ChangedBuild,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct ChangedBuild {
+    pub id: String,
+    pub repository: RepositoryRef,
+}
+
+pub async fn regrade_summary(build_ids: &[String]) -> Result<RegradeSummary, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        regrade_summary: RegradeSummary,
+    }
+    let data: Data = graphql(documents::REGRADE_SUMMARY, json!({ "ids": build_ids })).await?;
+    Ok(data.regrade_summary)
 }

@@ -10,6 +10,10 @@ pub enum Stream {
     Stderr,
     /// Lectern's own notes (started, truncated, timed out).
     System,
+    /// The hidden tests' run (shown to staff, and to students once released).
+    HiddenStdout,
+    HiddenStderr,
+    HiddenSystem,
 }
 
 impl Stream {
@@ -17,16 +21,22 @@ impl Stream {
         match name {
             "STDERR" => Self::Stderr,
             "SYSTEM" => Self::System,
+            "HIDDEN_STDOUT" => Self::HiddenStdout,
+            "HIDDEN_STDERR" => Self::HiddenStderr,
+            "HIDDEN_SYSTEM" => Self::HiddenSystem,
             _ => Self::Stdout,
         }
     }
 
-    /// The class that marks a line of this stream.
+    /// The classes that mark a line of this stream.
     pub fn class(self) -> &'static str {
         match self {
             Self::Stdout => "stdout",
             Self::Stderr => "stderr",
             Self::System => "system",
+            Self::HiddenStdout => "stdout hidden",
+            Self::HiddenStderr => "stderr hidden",
+            Self::HiddenSystem => "system hidden",
         }
     }
 }

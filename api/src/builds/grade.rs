@@ -59,29 +59,50 @@ pub async fn grade(
     )
 }
 
-/// The line the log ends with: what was found and the score.
-pub fn summary(graded: &Graded) -> String {
-    let score = format!(
-        "score {} of {}",
-        graded.scored.score.normalized(),
-        graded.scored.max.normalized()
-    );
-    let found = match (graded.format, graded.counts()) {
-        (Some(format), Some(c)) => format!(
-            "tests: {} passed, {} failed, {} skipped (from the {} report); {score}",
-            c.passed,
-            c.failed,
-            c.skipped,
-            format.name()
+/// The line the log ends with: what was found and the score — of every test with
+/// `with_hidden`, else of the visible tests alone (what a student may read before the hidden
+/// tests are released).
+pub fn summary(graded: &Graded, with_hidden: bool) -> String {
+    let score = if with_hidden {
+        Some(&graded.scored.score)
+    } else {
+        graded.visible_score.as_ref()
+    };
+    let score = match score {
+        Some(score) => format!(
+            "score {} of {}",
+            score.normalized(),
+            graded.scored.max.normalized()
         ),
-        _ => format!("no test report found: the exit code decides; {score}"),
+        None => "score shown once the hidden tests are released".to_owned(),
+    };
+    let shown: Vec<grading::TestCase> = graded
+        .cases
+        .iter()
+        .filter(|c| with_hidden || !c.hidden)
+        .cloned()
+        .collect();
+    let found = match graded.format {
+        Some(format) => {
+            let c = grading::Counts::of(&shown);
+            format!(
+                "tests: {} passed, {} failed, {} skipped (from the {} report); {score}",
+                c.passed,
+                c.failed,
+                c.skipped,
+                format.name()
+            )
+        }
+        None => format!("no test report found: the exit code decides; {score}"),
     };
     match (graded.days_late, &graded.before_penalty) {
-        (Some(days), Some(before)) => format!(
-            "{found}; received {days} day(s) late: {} before the late penalty",
-            before.normalized()
-        ),
-        (Some(days), None) => format!("{found}; received {days} day(s) late"),
+        (Some(days), Some(before)) if with_hidden || graded.cases.iter().all(|c| !c.hidden) => {
+            format!(
+                "{found}; received {days} day(s) late: {} before the late penalty",
+                before.normalized()
+            )
+        }
+        (Some(days), _) => format!("{found}; received {days} day(s) late"),
         _ => found,
     }
 }

@@ -292,21 +292,33 @@ async fn append_system_line(
     build_id: i64,
     line: &str,
 ) -> Result<(), crate::error::AppError> {
+    append_lines(app, build_id, &[(LogStream::System, line.to_owned())]).await
+}
+
+/// Adds lines (each on its stream) to a build's stored log when no writer is running for it.
+async fn append_lines(
+    app: &App,
+    build_id: i64,
+    lines: &[(LogStream, String)],
+) -> Result<(), crate::error::AppError> {
     let mut conn = app.db().await?;
-    let (seq, bytes) = LogChunk::tail(&mut conn, build_id).await?;
-    let data = format!("{line}\n").into_bytes();
-    let size = i64::try_from(data.len()).unwrap_or(0);
-    LogChunk::insert_all(
-        &mut conn,
-        &[NewLogChunk {
-            build_id,
-            seq,
-            stream: LogStream::System,
-            data,
-        }],
-    )
-    .await?;
-    Build::set_log_size(&mut conn, build_id, bytes + size, false).await?;
+    let (seq, mut bytes) = LogChunk::tail(&mut conn, build_id).await?;
+    let chunks: Vec<NewLogChunk> = lines
+        .iter()
+        .zip(seq..)
+        .map(|((stream, line), seq)| {
+            let data = format!("{line}\n").into_bytes();
+            bytes += i64::try_from(data.len()).unwrap_or(0);
+            NewLogChunk {
+                build_id,
+                seq,
+                stream: *stream,
+                data,
+            }
+        })
+        .collect();
+    LogChunk::insert_all(&mut conn, &chunks).await?;
+    Build::set_log_size(&mut conn, build_id, bytes, false).await?;
     Ok(())
 }
 
@@ -435,10 +447,22 @@ async fn execute<E: Executor>(
         _ => None,
     };
     let _ = tokio::fs::remove_dir_all(&workdir).await;
-    if let Some(graded) = &graded
-        && let Err(err) = append_system_line(app, build.id, &grade::summary(graded)).await
-    {
-        tracing::warn!(error = %err, "could not write the results' summary to the log");
+    if let Some(graded) = &graded {
+        // With hidden tests, what students may read says nothing of them; the whole goes
+        // on the hidden stream.
+        let mut lines = vec![(LogStream::System, grade::summary(graded, false))];
+        if ran.hidden.is_some() {
+            if let Some(problem) = &graded.hidden_problem {
+                lines.push((
+                    LogStream::HiddenSystem,
+                    format!("the hidden tests' report: {problem}"),
+                ));
+            }
+            lines.push((LogStream::HiddenSystem, grade::summary(graded, true)));
+        }
+        if let Err(err) = append_lines(app, build.id, &lines).await {
+            tracing::warn!(error = %err, "could not write the results' summary to the log");
+        }
     }
     let finished = async {
         let mut conn = app.db().await?;

@@ -282,40 +282,10 @@ impl BuildNode {
     async fn test_results(&self, ctx: &Context<'_>) -> GqlResult<Vec<TestResultNode>> {
         let sees_hidden = self.sees_hidden(ctx).await?;
         let mut conn = db(ctx).await?;
-        if self.0.status.is_finished() {
-            return Ok(TestResult::for_build(&mut conn, self.0.id)
-                .await?
-                .into_iter()
-                .filter(|result| sees_hidden || !result.hidden)
-                .map(TestResultNode)
-                .collect());
-        }
-        let mut cases = parse_output(&LogChunk::output_text(&mut conn, self.0.id, false).await?);
-        if sees_hidden {
-            let hidden = LogChunk::output_text(&mut conn, self.0.id, true).await?;
-            cases.extend(parse_output(&hidden).into_iter().map(|mut case| {
-                case.hidden = true;
-                case
-            }));
-        }
-        Ok(cases
+        Ok(test_results(&mut conn, &self.0, sees_hidden)
+            .await?
             .into_iter()
-            .zip(0..)
-            .map(|(case, position)| {
-                TestResultNode(TestResult {
-                    id: 0,
-                    build_id: self.0.id,
-                    position,
-                    suite: case.suite,
-                    name: case.name,
-                    outcome: case.outcome,
-                    duration_ms: case.duration_ms,
-                    message: case.message,
-                    points: None,
-                    max_points: None,
-                    hidden: case.hidden,
-                })
-            })
+            .map(TestResultNode)
             .collect())
     }
     /// Stored output after chunk `after` (from the start without it), in order. The hidden
@@ -344,6 +314,47 @@ impl BuildNode {
                 .collect(),
         })
     }
+}
+
+/// A build's tests: stored once it has ended; while it runs, as its output reports them so
+/// far (without points). The hidden tests' only with `sees_hidden`.
+pub async fn test_results(
+    conn: &mut diesel_async::AsyncPgConnection,
+    build: &Build,
+    sees_hidden: bool,
+) -> Result<Vec<TestResult>, AppError> {
+    if build.status.is_finished() {
+        return Ok(TestResult::for_build(conn, build.id)
+            .await?
+            .into_iter()
+            .filter(|result| sees_hidden || !result.hidden)
+            .collect());
+    }
+    let mut cases = parse_output(&LogChunk::output_text(conn, build.id, false).await?);
+    if sees_hidden {
+        let hidden = LogChunk::output_text(conn, build.id, true).await?;
+        cases.extend(parse_output(&hidden).into_iter().map(|mut case| {
+            case.hidden = true;
+            case
+        }));
+    }
+    Ok(cases
+        .into_iter()
+        .zip(0..)
+        .map(|(case, position)| TestResult {
+            id: 0,
+            build_id: build.id,
+            position,
+            suite: case.suite,
+            name: case.name,
+            outcome: case.outcome,
+            duration_ms: case.duration_ms,
+            message: case.message,
+            points: None,
+            max_points: None,
+            hidden: case.hidden,
+        })
+        .collect())
 }
 
 /// The tests a runner's output reports so far.

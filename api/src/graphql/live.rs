@@ -10,8 +10,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::builds::{BuildNode, LogChunkNode};
 use super::context::{app, parse_id, signed_in};
+use super::grades::TestResultNode;
 use crate::auth::{Need, access};
-use crate::db::models::{Build, LogChunk};
+use crate::db::models::{Build, LogChunk, TestResult};
 use crate::error::{AppError, GqlError};
 
 /// How often a subscriber looks at the database while the hub does not listen for
@@ -25,6 +26,74 @@ pub struct LiveSubscription;
 
 #[Subscription]
 impl LiveSubscription {
+    /// The build's tests as its output reports them: the list so far, sent again whenever
+    /// new output changes it (at most every half second), then the stored results (with
+    /// points) once it has ended, and the end. The hidden tests' only for who may see them.
+    async fn build_test_results(
+        &self,
+        ctx: &Context<'_>,
+        build_id: ID,
+    ) -> Result<impl Stream<Item = Vec<TestResultNode>> + use<>, GqlError> {
+        let me = signed_in(ctx)?;
+        let app = app(ctx)?.clone();
+        let id = parse_id(&build_id)?;
+        let sees_hidden = {
+            let mut conn = app.db().await?;
+            let build = Build::find(&mut conn, id).await?;
+            access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
+            access::sees_hidden_tests(&mut conn, me, &[build.assignment_id])
+                .await?
+                .get(&build.assignment_id)
+                .copied()
+                .unwrap_or(false)
+        };
+        let mut logs = app.hub.logs();
+        let mut builds = app.hub.builds();
+        Ok(async_stream::stream! {
+            let mut last: Option<Vec<TestResult>> = None;
+            loop {
+                let read = async {
+                    let mut conn = app.db().await?;
+                    let build = Build::find(&mut conn, id).await?;
+                    let results = super::builds::test_results(&mut conn, &build, sees_hidden).await?;
+                    Ok::<_, AppError>((build.status.is_finished(), results))
+                }
+                .await;
+                let Ok((ended, results)) = read else {
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                };
+                if last.as_ref() != Some(&results) {
+                    last = Some(results.clone());
+                    yield results.into_iter().map(TestResultNode).collect();
+                }
+                if ended {
+                    break;
+                }
+                // Wait for this build's output or its end; look again at least every POLL.
+                let wait = async {
+                    loop {
+                        tokio::select! {
+                            message = logs.recv() => match message {
+                                Ok(m) if m.build == id => return,
+                                Ok(_) => {}
+                                Err(_) => return,
+                            },
+                            message = builds.recv() => match message {
+                                Ok(m) if m.build == id => return,
+                                Ok(_) => {}
+                                Err(_) => return,
+                            },
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(POLL, wait).await;
+                // Output comes in bursts: one look per half second is plenty.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    }
+
     /// The build's output: first what is stored after chunk `after` (from the start without
     /// it), then new chunks as they are written, without gap or duplicate, ending when the
     /// build has ended and everything is sent. Reconnect with the last `seq` seen to go on.

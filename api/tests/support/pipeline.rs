@@ -95,6 +95,24 @@ impl Pipeline {
         })
     }
 
+    /// Uploads `archive` as the assignment's hidden tests (as the instructor); returns the
+    /// server's answer (`files`, `digest`).
+    pub async fn upload_hidden_tests(&self, archive: Vec<u8>) -> anyhow::Result<Value> {
+        let response = self
+            .ada
+            .http
+            .put(format!(
+                "{}/assignments/{}/hidden-tests",
+                self.ada.base, self.assignment
+            ))
+            .header("content-type", "application/gzip")
+            .body(archive)
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 200, "upload: {}", response.status());
+        Ok(response.json().await?)
+    }
+
     /// The repository's id as GraphQL knows it.
     pub async fn repository_id(&self) -> anyhow::Result<String> {
         let mut conn = self.app.db.conn().await?;
@@ -237,4 +255,29 @@ pub async fn statuses_for(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A gzipped tar of `files` (path, content), as an instructor uploads hidden tests.
+pub fn tar_gz(files: &[(&str, &str)]) -> anyhow::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (path, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, path, data.as_bytes())?;
+    }
+    Ok(tar.into_inner()?.finish()?)
+}
+
+/// Hidden tests for the Python exercise: one prints `secret` and passes with the usual
+/// `greet`; the other expects `empty_greeting` for an empty name.
+pub fn hidden_greet_tests(secret: &str, empty_greeting: &str) -> anyhow::Result<Vec<u8>> {
+    let test = format!(
+        "import unittest\nfrom greet import greet\n\nclass SecretTest(unittest.TestCase):\n    def test_secret_unicode(self):\n        print(\"{secret}\")\n        self.assertEqual(greet(\"Zoë\"), \"Hello, Zoë!\")\n\n    def test_secret_empty(self):\n        self.assertEqual(greet(\"\"), \"{empty_greeting}\")\n"
+    );
+    tar_gz(&[("__init__.py", ""), ("test_secret.py", &test)])
 }

@@ -157,6 +157,23 @@ fn BuildHeader(detail: BuildDetail) -> Element {
                     } }
                 }
             }
+            if build.hidden_tests_withheld {
+                p { class: "status-reason", role: "status", "data-testid": "hidden-withheld",
+                    "Hidden tests ran too. Their results count toward the grade and are shown once the course releases them."
+                }
+            }
+            if let Some(reason) = &build.ungraded_reason {
+                p { class: "status-reason", role: "status", "data-testid": "ungraded", "Not graded: {reason}" }
+            }
+            if !build.protected_edits.is_empty() {
+                p { class: "status-reason warning", role: "status", "data-testid": "protected-edits",
+                    "This commit changes files the assignment protects: "
+                    for (i, path) in build.protected_edits.iter().enumerate() {
+                        if i > 0 { ", " }
+                        code { "{path}" }
+                    }
+                }
+            }
             if let Some(problem) = &build.report_problem {
                 p { class: "status-reason", role: "status", "data-testid": "report-problem", "Test report: {problem}" }
             }
@@ -168,6 +185,36 @@ fn BuildHeader(detail: BuildDetail) -> Element {
                     Link { to: Route::BuildPage { id: newer.clone() }, "see the newer build" } }
             }
             TestCounts { detail: build.clone() }
+            Receipt { detail: build.clone() }
+        }
+    }
+}
+
+/// What a grade rests on, for a student who questions it or an instructor who checks it:
+/// the commit, when Lectern received it, the image and the hidden tests.
+#[component]
+fn Receipt(detail: BuildDetail) -> Element {
+    let build = detail;
+    if build.score.is_none() {
+        return rsx! {};
+    }
+    rsx! {
+        details { class: "receipt", "data-testid": "receipt",
+            summary { "Grade receipt" }
+            dl { class: "facts",
+                div { dt { "Commit" } dd { code { "{build.commit_sha}" } } }
+                div { dt { "Received" } dd { Timestamp { at: build.received_at.clone() } } }
+                div { dt { "Image" } dd {
+                    match &build.image_digest {
+                        Some(digest) => rsx! { code { "{digest}" } },
+                        None => rsx! { span { class: "muted", "none (ran without a container)" } },
+                    }
+                } }
+                if let Some(digest) = &build.hidden_tests_digest {
+                    div { dt { "Hidden tests" } dd { code { "sha256:{digest}" } } }
+                }
+            }
+            p { class: "muted", "Each test's points are listed with the tests below." }
         }
     }
 }

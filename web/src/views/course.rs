@@ -115,7 +115,9 @@ fn AssignmentsTab(
                 tbody {
                     for a in assignments.clone() {
                         tr { key: "{a.id}",
-                            td { "{a.title}" }
+                            td { "{a.title}"
+                                AssignmentNotes { assignment: a.clone(), student }
+                            }
                             td {
                                 match a.due_at.clone() {
                                     Some(due) => rsx! { Timestamp { at: due } },
@@ -150,6 +152,40 @@ fn AssignmentsTab(
                     on_cancel: move |_| editing.set(None) }
             }
             AssignmentForm { course_id: course_id.clone(), on_saved: move |_| on_changed.call(()) }
+        }
+    }
+}
+
+/// What a student should know about an assignment beyond its deadline: graded runs left,
+/// hidden tests, protected files.
+#[component]
+fn AssignmentNotes(assignment: AssignmentRow, student: bool) -> Element {
+    let a = assignment;
+    rsx! {
+        if let Some(runs) = a.my_graded_runs.clone().filter(|_| student) {
+            p { class: "muted small", "data-testid": "graded-runs-{a.slug}",
+                "Graded runs: {runs.left} of {runs.limit} left (per {runs.period_hours} h)"
+                if let Some(next) = runs.next_at.clone() {
+                    "; next from " Timestamp { at: next }
+                }
+            }
+        }
+        if a.has_hidden_tests {
+            p { class: "muted small",
+                "Hidden tests run after yours"
+                match a.hidden_tests_released_at.clone() {
+                    Some(at) => rsx! { "; results shown from " Timestamp { at } },
+                    None => rsx! { "; their results are shown once released" },
+                }
+            }
+        }
+        if !a.protected_paths.is_empty() {
+            p { class: "muted small", "Leave unchanged: "
+                for (i, path) in a.protected_paths.iter().enumerate() {
+                    if i > 0 { ", " }
+                    code { "{path}" }
+                }
+            }
         }
     }
 }

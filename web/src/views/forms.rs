@@ -6,6 +6,7 @@ use dioxus::prelude::*;
 use serde_json::{Value, json};
 
 use super::errors::Field;
+use super::status::Timestamp;
 use crate::api::{self, ApiError, AssignmentRow, CourseDetail};
 use crate::route::Route;
 
@@ -96,7 +97,14 @@ pub fn NewCourseForm() -> Element {
 }
 
 /// The fields of the assignment form, in the API's names.
-const ASSIGNMENT_FIELDS: [&str; 14] = [
+const ASSIGNMENT_FIELDS: [&str; 21] = [
+    "hiddenTestsPath",
+    "hiddenTestsCommand",
+    "starterRepo",
+    "starterRef",
+    "protectedPaths",
+    "gradedRunLimit",
+    "gradedRunPeriodHours",
     "latePolicy",
     "latePenaltyPercent",
     "gradePolicy",
@@ -133,7 +141,23 @@ fn assignment_input(event: &FormEvent, editing: bool) -> Result<Value, ApiError>
         "memoryMb": whole(event, "memoryMb", "MiB")?,
         "cpuMillis": whole(event, "cpuMillis", "millicores")?,
         "latePolicy": field("latePolicy"), "gradePolicy": field("gradePolicy"),
+        "gradedRunPeriodHours": whole(event, "gradedRunPeriodHours", "hours")?,
+        // One pattern per line.
+        "protectedPaths": field("protectedPaths").lines().map(str::trim)
+            .filter(|l| !l.is_empty()).collect::<Vec<_>>(),
     });
+    let limit = field("gradedRunLimit");
+    let limit = if limit.is_empty() {
+        Value::Null
+    } else {
+        json!(whole(event, "gradedRunLimit", "runs")?)
+    };
+    if editing || !limit.is_null() {
+        input["gradedRunLimit"] = limit;
+    }
+    if !field("hiddenTestsPath").is_empty() {
+        input["hiddenTestsPath"] = json!(field("hiddenTestsPath"));
+    }
     let optional = |value: String| match value.is_empty() {
         true => Value::Null,
         false => Value::String(value),
@@ -149,6 +173,9 @@ fn assignment_input(event: &FormEvent, editing: bool) -> Result<Value, ApiError>
         ("points", optional(field("points"))),
         ("dueAt", due),
         ("reportPath", optional(field("reportPath"))),
+        ("hiddenTestsCommand", optional(field("hiddenTestsCommand"))),
+        ("starterRepo", optional(field("starterRepo"))),
+        ("starterRef", optional(field("starterRef"))),
         ("latePenaltyPercent", optional(field("latePenaltyPercent"))),
     ] {
         if editing || !value.is_null() {
@@ -277,6 +304,42 @@ pub fn AssignmentForm(
                     }
                 }
             }
+            fieldset { class: "fieldset",
+                legend { "Hidden tests, protected files, graded runs" }
+                div { class: "field-row",
+                    Field { label: "Hidden tests go to", id: "{p}-hidden-path", error: field_error(&e, "hiddenTestsPath"),
+                        hint: "a folder of the checkout; whatever the student has there is replaced",
+                        input { id: "{p}-hidden-path", name: "hiddenTestsPath", class: "mono",
+                            initial_value: value(|a| a.hidden_tests_path.clone().unwrap_or_default(), "hidden_tests") } }
+                    Field { label: "Hidden tests command", id: "{p}-hidden-command", error: field_error(&e, "hiddenTestsCommand"),
+                        hint: "empty: the test command",
+                        input { id: "{p}-hidden-command", name: "hiddenTestsCommand", class: "mono",
+                            initial_value: value(|a| a.hidden_tests_command.clone().unwrap_or_default(), "") } }
+                }
+                div { class: "field-row",
+                    Field { label: "Starter repository", id: "{p}-starter", error: field_error(&e, "starterRepo"),
+                        hint: "https:// git URL of the code students start from",
+                        input { id: "{p}-starter", name: "starterRepo", class: "mono",
+                            initial_value: value(|a| a.starter_repo.clone().unwrap_or_default(), "") } }
+                    Field { label: "Starter branch or tag", id: "{p}-starter-ref", error: field_error(&e, "starterRef"),
+                        hint: "empty: its default branch",
+                        input { id: "{p}-starter-ref", name: "starterRef", class: "mono",
+                            initial_value: value(|a| a.starter_ref.clone().unwrap_or_default(), "") } }
+                }
+                Field { label: "Protected paths", id: "{p}-protected", error: field_error(&e, "protectedPaths"),
+                    hint: "one per line (tests/ or *.cfg); a build whose commit changes them against the starter is flagged",
+                    textarea { id: "{p}-protected", name: "protectedPaths", rows: 2, class: "mono",
+                        initial_value: value(|a| a.protected_paths.join("\n"), "") } }
+                div { class: "field-row",
+                    Field { label: "Graded runs allowed", id: "{p}-runs", error: field_error(&e, "gradedRunLimit"),
+                        hint: "empty: no limit; past it a push runs the visible tests only",
+                        input { id: "{p}-runs", name: "gradedRunLimit", inputmode: "numeric",
+                            initial_value: value(|a| a.graded_run_limit.map(|n| n.to_string()).unwrap_or_default(), "") } }
+                    Field { label: "per (hours)", id: "{p}-period", error: field_error(&e, "gradedRunPeriodHours"),
+                        input { id: "{p}-period", name: "gradedRunPeriodHours", inputmode: "numeric",
+                            initial_value: value(|a| a.graded_run_period_hours.max(1).to_string(), "24") } }
+                }
+            }
             if let Some(message) = general(&e, &ASSIGNMENT_FIELDS) {
                 p { class: "error", role: "alert", "{message}" }
             }
@@ -293,6 +356,7 @@ pub fn AssignmentForm(
             section { class: "panel", "data-testid": "edit-assignment", "aria-label": "Edit {assignment.title}",
                 h2 { "Edit {assignment.title}" }
                 {form}
+                HiddenTests { assignment: assignment.clone() }
             }
         },
         None => rsx! {
@@ -301,6 +365,99 @@ pub fn AssignmentForm(
                 {form}
             }
         },
+    }
+}
+
+/// An assignment's hidden tests: upload an archive, remove it, release the results.
+#[component]
+fn HiddenTests(assignment: AssignmentRow) -> Element {
+    let mut busy = use_signal(|| None::<&'static str>);
+    // What changed here since the course was loaded (the edit form stays open).
+    let mut uploaded = use_signal(|| assignment.hidden_tests_uploaded == Some(true));
+    let mut released = use_signal(|| assignment.hidden_tests_released_at.is_some());
+    let mut message = use_signal(|| None::<Result<String, String>>);
+    let id = assignment.id.clone();
+    let upload = move |_| {
+        let id = id.clone();
+        async move {
+            busy.set(Some("Uploading…"));
+            let done = api::upload_hidden_tests(&id, "hidden-tests-file").await;
+            busy.set(None);
+            if done.is_ok() {
+                uploaded.set(true);
+            }
+            message.set(Some(done.map(|(files, digest)| {
+                format!(
+                    "Uploaded {files} files (sha256:{}…)",
+                    &digest[..digest.len().min(12)]
+                )
+            })));
+        }
+    };
+    let id = assignment.id.clone();
+    let remove = move |_| {
+        let id = id.clone();
+        async move {
+            busy.set(Some("Removing…"));
+            let done = api::remove_hidden_tests(&id).await;
+            busy.set(None);
+            if done.is_ok() {
+                uploaded.set(false);
+            }
+            message.set(Some(done.map(|()| "Hidden tests removed".to_owned())));
+        }
+    };
+    let id = assignment.id.clone();
+    let release = move |_| {
+        let id = id.clone();
+        async move {
+            busy.set(Some("Releasing…"));
+            let done = api::release_hidden_tests(&id).await;
+            busy.set(None);
+            if done.is_ok() {
+                released.set(true);
+            }
+            message.set(Some(
+                done.map(|()| "Released: students now see the hidden tests' results".to_owned())
+                    .map_err(|e| e.to_string()),
+            ));
+        }
+    };
+    rsx! {
+        div { class: "hidden-tests", "data-testid": "hidden-tests",
+            h3 { "Hidden tests" }
+            p { class: "muted",
+                match (uploaded(), assignment.has_hidden_tests) {
+                    (true, _) => "An uploaded archive runs after the student's tests.",
+                    (false, true) => "Fetched from a git repository for every build.",
+                    (false, false) => "None yet. Upload a .tar.gz of test files: they run after the student's own tests, in a fresh copy of their commit.",
+                }
+                " "
+                match (&assignment.hidden_tests_released_at, released()) {
+                    (Some(at), _) => rsx! { "Students see their results from " Timestamp { at: at.clone() } "." },
+                    (None, true) => rsx! { "Students see their results now." },
+                    (None, false) => rsx! { "Students do not see their names, output or points until you release them." },
+                }
+            }
+            div { class: "actions",
+                label { class: "visually-hidden", r#for: "hidden-tests-file", "Hidden tests archive" }
+                input { id: "hidden-tests-file", r#type: "file", accept: ".tar.gz,.tgz,application/gzip" }
+                button { class: "button", r#type: "button", disabled: busy().is_some(), onclick: upload, "Upload" }
+                if uploaded() {
+                    button { class: "button subtle", r#type: "button", disabled: busy().is_some(), onclick: remove, "Remove" }
+                }
+                if (uploaded() || assignment.has_hidden_tests) && !released() {
+                    button { class: "button subtle", r#type: "button", "data-testid": "release-hidden",
+                        disabled: busy().is_some(), onclick: release, "Release results now" }
+                }
+                if let Some(label) = busy() { span { class: "muted", role: "status", "{label}" } }
+            }
+            match message() {
+                Some(Ok(text)) => rsx! { p { role: "status", "{text}" } },
+                Some(Err(text)) => rsx! { p { class: "error", role: "alert", "{text}" } },
+                None => rsx! {},
+            }
+        }
     }
 }
 

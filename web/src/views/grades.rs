@@ -277,10 +277,17 @@ pub fn GradesTab(course_id: String, slug: String, can_edit: bool) -> Element {
     }
 }
 
-/// Runs the assignment's grading builds again, after a confirmation.
+/// A score as shown, or a dash without one.
+fn or_dash(score: Option<&str>) -> String {
+    score.map_or_else(|| "—".to_owned(), decimal)
+}
+
+/// Runs the assignment's grading builds again, after a confirmation, then follows them to
+/// the end with a summary of the scores that changed.
 #[component]
 fn Regrade(column: api::GradeColumn) -> Element {
     let mut state = use_signal(|| None::<Result<String, String>>);
+    let mut summary = use_signal(|| None::<api::RegradeSummary>);
     let mut busy = use_signal(|| false);
     let mut confirming = use_signal(|| false);
     let id = column.id.clone();
@@ -288,16 +295,29 @@ fn Regrade(column: api::GradeColumn) -> Element {
         let id = id.clone();
         async move {
             busy.set(true);
+            summary.set(None);
             let done = api::regrade_assignment(&id).await;
             busy.set(false);
             confirming.set(false);
-            state.set(Some(match done {
-                Ok(1) => Ok("1 build queued; its score replaces the old one when it ends.".into()),
-                Ok(n) => Ok(format!(
-                    "{n} builds queued; their scores replace the old ones as they end."
-                )),
-                Err(err) => Err(err.to_string()),
-            }));
+            let ids = match done {
+                Ok(ids) => ids,
+                Err(err) => return state.set(Some(Err(err.to_string()))),
+            };
+            state.set(Some(Ok(match ids.len() {
+                1 => "1 build queued; its score replaces the old one when it ends.".into(),
+                n => format!("{n} builds queued; their scores replace the old ones as they end."),
+            })));
+            // Follow the builds until every one has ended.
+            while !ids.is_empty() {
+                if let Ok(now) = api::regrade_summary(&ids).await {
+                    let done = now.pending == 0;
+                    summary.set(Some(now));
+                    if done {
+                        break;
+                    }
+                }
+                crate::time::sleep(2000).await;
+            }
         }
     };
     rsx! {
@@ -315,6 +335,24 @@ fn Regrade(column: api::GradeColumn) -> Element {
                 Some(Ok(message)) => rsx! { span { role: "status", "data-testid": "regrade-message", "{message}" } },
                 Some(Err(message)) => rsx! { span { class: "error", role: "alert", "{message}" } },
                 None => rsx! {},
+            }
+        }
+        if let Some(s) = summary() {
+            div { class: "regrade-summary", "data-testid": "regrade-summary", role: "status",
+                p {
+                    if s.pending > 0 { "{s.pending} still running; " }
+                    "{s.changed.len()} changed, {s.unchanged} unchanged."
+                }
+                if !s.changed.is_empty() {
+                    ul {
+                        for change in s.changed.iter().cloned() {
+                            li { key: "{change.build.id}",
+                                Link { to: Route::BuildPage { id: change.build.id.clone() }, "{change.build.repository.full_name}" }
+                                ": {or_dash(change.before.as_deref())} → {or_dash(change.after.as_deref())}"
+                            }
+                        }
+                    }
+                }
             }
         }
     }

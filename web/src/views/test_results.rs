@@ -3,7 +3,10 @@
 
 use dioxus::prelude::*;
 
+use serde_json::json;
+
 use crate::api::{self, TestResult};
+use crate::live::{self, End};
 use crate::time;
 
 /// An outcome's icon and word.
@@ -28,16 +31,36 @@ fn duration(ms: i64) -> String {
 #[component]
 pub fn TestResults(build_id: String, finished: bool) -> Element {
     let mut results = use_signal(|| None::<Result<Vec<TestResult>, api::ApiError>>);
-    // While the build runs, the tests its output has reported so far, every 2 s; once it
-    // has finished, the graded results (the change of `finished` starts this afresh).
+    // While the build runs, the tests its output has reported so far, pushed by the server
+    // as they change; once it has finished, the graded results (the change of `finished`
+    // starts this afresh).
     use_resource(use_reactive!(|(build_id, finished)| async move {
+        if finished {
+            results.set(Some(api::test_results(&build_id).await));
+            return;
+        }
         loop {
-            let fetched = api::test_results(&build_id).await;
-            results.set(Some(fetched));
-            if finished {
-                break;
+            let end = live::subscribe(
+                api::documents::BUILD_TEST_RESULTS,
+                json!({ "id": build_id }),
+                |data| {
+                    if let Ok(list) =
+                        serde_json::from_value::<Vec<TestResult>>(data["buildTestResults"].clone())
+                    {
+                        results.set(Some(Ok(list)));
+                    }
+                },
+            )
+            .await;
+            match end {
+                End::Complete => break,
+                // Refused (the server is older, or the session ended): ask once instead.
+                End::Refused(_) => {
+                    results.set(Some(api::test_results(&build_id).await));
+                    break;
+                }
+                End::Lost(_) => time::sleep(1500).await,
             }
-            time::sleep(2000).await;
         }
     }));
     let mut only_failures = use_signal(|| false);
@@ -100,6 +123,7 @@ fn TestLine(test: TestResult) -> Element {
                 span { class: "test-name",
                     if !test.suite.is_empty() { span { class: "muted", "{test.suite} › " } }
                     "{test.name}"
+                    if test.hidden { " " span { class: "tag hidden", title: "A hidden test: students see it once the course releases the hidden tests", "hidden" } }
                 }
                 if let Some(ms) = test.duration_ms { span { class: "muted test-time", {duration(ms)} } }
                 if let Some(points) = points { span { class: "test-points", title: "points earned / worth (exactly {exact})", "{points}" } }

@@ -8,7 +8,7 @@ use crate::db::enums::TestOutcome;
 use crate::db::schema::test_results;
 
 /// One test of one build.
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = test_results, check_for_backend(diesel::pg::Pg))]
 pub struct TestResult {
     pub id: i64,
