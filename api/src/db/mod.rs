@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
@@ -23,9 +22,44 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 const MIGRATION_LOCK: i64 = 0x6c65_6374_6572_6e00; // "lectern\0"
 
 /// The shared pool of database connections.
-pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbPool = deadpool::managed::Pool<Manager>;
 /// One pooled connection.
-pub type DbConn = Object<AsyncPgConnection>;
+pub type DbConn = deadpool::managed::Object<Manager>;
+
+/// A connection in use this recently is handed out again without a liveness check.
+const CHECK_WHEN_IDLE: Duration = Duration::from_secs(5);
+
+/// The pool's manager: diesel-async's, except that the liveness check (`SELECT 1` before a
+/// connection is handed out) is made only for connections idle longer than
+/// [`CHECK_WHEN_IDLE`]. One in constant use is known to work (and one that broke is marked
+/// broken and dropped), so a request does not pay a round trip per connection it takes.
+pub struct Manager(AsyncDieselConnectionManager<AsyncPgConnection>);
+
+impl deadpool::managed::Manager for Manager {
+    type Type = AsyncPgConnection;
+    type Error = diesel_async::pooled_connection::PoolError;
+
+    async fn create(&self) -> Result<AsyncPgConnection, Self::Error> {
+        self.0.create().await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Self::Error> {
+        use diesel_async::pooled_connection::PoolableConnection as _;
+        if metrics.last_used() < CHECK_WHEN_IDLE {
+            if conn.is_broken() {
+                return Err(deadpool::managed::RecycleError::message(
+                    "the connection broke",
+                ));
+            }
+            return Ok(());
+        }
+        self.0.recycle(conn, metrics).await
+    }
+}
 
 /// Opens a pool of at most `size` connections; waiting for one times out after 10 s.
 ///
@@ -43,9 +77,11 @@ pub fn pool(database_url: &str, size: usize) -> anyhow::Result<DbPool> {
             Ok(conn)
         })
     });
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
-    Pool::builder(manager)
+    let manager = Manager(AsyncDieselConnectionManager::new_with_config(
+        database_url,
+        config,
+    ));
+    DbPool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(Duration::from_secs(10)))
         .create_timeout(Some(Duration::from_secs(10)))
