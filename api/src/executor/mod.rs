@@ -4,6 +4,7 @@
 //! them: the timeout, cancellation, and clean-up that happens whatever went wrong.
 
 pub mod docker;
+pub mod kubernetes;
 pub mod local;
 pub mod report;
 
