@@ -81,6 +81,8 @@ pub enum ExecutorChoice {
     Docker,
     /// Plain processes on the server's machine: development and demos only.
     Local,
+    /// Jobs on a Kubernetes cluster (in-cluster configuration or `KUBECONFIG`).
+    Kubernetes,
     /// This server runs no builds (another replica does).
     None,
 }
@@ -122,6 +124,26 @@ pub struct BuildConfig {
     /// `LECTERN_LEASE_SECONDS` — how long a build's claim lasts without renewal; a server
     /// that dies loses its builds to another after this long (default 30).
     pub lease: Duration,
+    /// The kubernetes executor's settings.
+    pub kubernetes: KubernetesConfig,
+}
+
+/// Settings of the kubernetes executor.
+#[derive(Clone, Debug)]
+pub struct KubernetesConfig {
+    /// `LECTERN_K8S_NAMESPACE` — where builds run (default `lectern-builds`).
+    pub namespace: String,
+    /// `LECTERN_K8S_GIT_IMAGE` — an image with `git` and `sh` that fetches each commit
+    /// (default `alpine/git:2.47.2`).
+    pub git_image: String,
+    /// `LECTERN_K8S_RUNTIME_CLASS` — a sandboxing RuntimeClass for build pods (`gvisor`,
+    /// `kata`); empty for the cluster's default.
+    pub runtime_class: Option<String>,
+    /// `LECTERN_K8S_TTL_SECONDS` — how long a finished Job stays (default 3600).
+    pub ttl_seconds: i32,
+    /// `LECTERN_K8S_UNSCHEDULABLE_SECONDS` — how long a build may wait for a node before it
+    /// errors (default 120; an autoscaler may add one meanwhile).
+    pub unschedulable: Duration,
 }
 
 /// Credentials of the GitHub OAuth app.
@@ -394,8 +416,9 @@ fn build_config<F: Fn(&str) -> Option<String>>(
                 )
             }
         }
+        Some("kubernetes") => Some(ExecutorChoice::Kubernetes),
         Some(other) => env.problem(format!(
-            "LECTERN_EXECUTOR must be `docker`, `local` or `none`, got `{other}`"
+            "LECTERN_EXECUTOR must be `docker`, `kubernetes`, `local` or `none`, got `{other}`"
         )),
     };
     let concurrency = env.parse_in(
@@ -457,6 +480,31 @@ fn build_config<F: Fn(&str) -> Option<String>>(
         5..=3600,
         "a number of seconds, 5 to 3600",
     );
+    let ttl_seconds = env.parse_in(
+        "LECTERN_K8S_TTL_SECONDS",
+        3600,
+        0..=7 * 86_400,
+        "a number of seconds, 0 to 604800",
+    );
+    let unschedulable = env.parse_in(
+        "LECTERN_K8S_UNSCHEDULABLE_SECONDS",
+        120,
+        0..=86_400,
+        "a number of seconds, 0 to 86400",
+    );
+    let kubernetes = KubernetesConfig {
+        namespace: env
+            .get("LECTERN_K8S_NAMESPACE")
+            .unwrap_or_else(|| "lectern-builds".into()),
+        git_image: env
+            .get("LECTERN_K8S_GIT_IMAGE")
+            .unwrap_or_else(|| "alpine/git:2.47.2".into()),
+        runtime_class: env
+            .get("LECTERN_K8S_RUNTIME_CLASS")
+            .filter(|c| !c.trim().is_empty()),
+        ttl_seconds: ttl_seconds?,
+        unschedulable: Duration::from_secs(unschedulable?),
+    };
     Some(BuildConfig {
         executor: executor?,
         docker_host: env.get("DOCKER_HOST"),
@@ -472,6 +520,7 @@ fn build_config<F: Fn(&str) -> Option<String>>(
         work_dir,
         keep_images,
         lease: Duration::from_secs(lease?),
+        kubernetes,
     })
 }
 

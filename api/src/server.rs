@@ -48,7 +48,7 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(app.clone()));
     let jobs = crate::jobs::spawn(app.clone());
     let live = crate::live::spawn(app.clone());
-    let builds = crate::builds::spawn(app.clone())?;
+    let builds = crate::builds::spawn(app.clone()).await?;
     let sync = tokio::spawn(sync_missed_pushes(app.clone()));
     let router = crate::http::router(app);
     let result = axum::serve(listener, router)

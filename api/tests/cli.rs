@@ -31,11 +31,18 @@ fn serve_with_bad_configuration_names_each_bad_variable_and_fails() {
         .arg("serve")
         .env("DATABASE_URL", "mysql://nope")
         .env("LECTERN_LISTEN", "not-an-address")
+        .env("LECTERN_EXECUTOR", "kubernetes")
+        .env("LECTERN_K8S_TTL_SECONDS", "forever")
         .output()
         .expect("runs");
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
-    for name in ["DATABASE_URL", "LECTERN_LISTEN", "LECTERN_SECRET_KEY"] {
+    for name in [
+        "DATABASE_URL",
+        "LECTERN_LISTEN",
+        "LECTERN_SECRET_KEY",
+        "LECTERN_K8S_TTL_SECONDS",
+    ] {
         assert!(text.contains(name), "{name} not named in: {text}");
     }
     assert!(

@@ -109,6 +109,7 @@ fn spec(command: &str) -> RunSpec {
         use_dockerfile: false,
         report_path: None,
         report_marker: String::new(),
+        origin: None,
     }
 }
 

@@ -26,6 +26,7 @@ use crate::db::models::build_queue::{
     CANCEL_CHANNEL, QUEUED_CHANNEL, Recovered, RunRecord, Verdict,
 };
 use crate::db::models::{Assignment, Build, LogChunk, NewLogChunk, Repository};
+use crate::executor::kubernetes::KubernetesExecutor;
 use crate::executor::{self, DockerExecutor, Ending, Executor, LocalExecutor, RunSpec};
 use crate::jobs::commit_status::{self, State};
 use log::{LogSink, LogWriter};
@@ -38,13 +39,31 @@ const POLL: Duration = Duration::from_secs(2);
 pub enum Executors {
     Docker(DockerExecutor),
     Local(LocalExecutor),
+    Kubernetes(KubernetesExecutor),
 }
 
 impl Executors {
     /// The executor the configuration names, or `None` when this server runs no builds.
-    pub fn from_config(app: &App) -> anyhow::Result<Option<Self>> {
+    pub async fn from_config(app: &App) -> anyhow::Result<Option<Self>> {
         let builds = &app.config.builds;
         Ok(match builds.executor {
+            ExecutorChoice::Kubernetes => {
+                let k = &builds.kubernetes;
+                Some(Self::Kubernetes(
+                    KubernetesExecutor::connect(
+                        crate::executor::kubernetes::Settings {
+                            namespace: k.namespace.clone(),
+                            git_image: k.git_image.clone(),
+                            runtime_class: k.runtime_class.clone(),
+                            ttl_seconds: k.ttl_seconds,
+                            unschedulable_grace: k.unschedulable,
+                            poll: Duration::from_secs(1),
+                        },
+                        &crate::executor::scope_for(app.config.database_url.expose()),
+                    )
+                    .await?,
+                ))
+            }
             ExecutorChoice::None => None,
             ExecutorChoice::Local => Some(Self::Local(LocalExecutor::new(
                 &crate::executor::scope_for(app.config.database_url.expose()),
@@ -61,6 +80,15 @@ impl Executors {
         match self {
             Self::Docker(e) => e.cleanup(build_id).await,
             Self::Local(e) => e.cleanup(build_id).await,
+            Self::Kubernetes(e) => e.cleanup(build_id).await,
+        }
+    }
+
+    fn kind(&self) -> crate::db::enums::ExecutorKind {
+        match self {
+            Self::Docker(e) => e.kind(),
+            Self::Local(e) => e.kind(),
+            Self::Kubernetes(e) => e.kind(),
         }
     }
 }
@@ -106,8 +134,8 @@ fn dead_on_this_host(workers: &[String]) -> Vec<String> {
 }
 
 /// Starts the build workers, unless this server runs no builds.
-pub fn spawn(app: App) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let Some(executors) = Executors::from_config(&app)? else {
+pub async fn spawn(app: App) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(executors) = Executors::from_config(&app).await? else {
         tracing::info!("LECTERN_EXECUTOR=none: this server runs no builds");
         return Ok(None);
     };
@@ -135,10 +163,7 @@ async fn run(app: App, executors: Executors) {
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 break;
             };
-            let kind = match &executors {
-                Executors::Docker(e) => e.kind(),
-                Executors::Local(e) => e.kind(),
-            };
+            let kind = executors.kind();
             let claimed = match app.db().await {
                 Ok(mut conn) => {
                     let b = &app.config.builds;
@@ -171,6 +196,9 @@ async fn run(app: App, executors: Executors) {
                                     execute(&app, e, &worker, build, cancel).await;
                                 }
                                 Executors::Local(e) => {
+                                    execute(&app, e, &worker, build, cancel).await;
+                                }
+                                Executors::Kubernetes(e) => {
                                     execute(&app, e, &worker, build, cancel).await;
                                 }
                             }
@@ -680,6 +708,13 @@ async fn run_steps<E: Executor>(
         use_dockerfile,
         report_path: assignment.report_path.clone(),
         report_marker: crate::executor::report::marker(),
+        origin: Some(executor::Origin {
+            course_id: build.course_id,
+            assignment_id: build.assignment_id,
+            clone_url: repository.clone_url.clone(),
+            commit: build.commit_sha.clone(),
+            token: token.clone().map(crate::config::Secret::new),
+        }),
     };
     // With hidden tests to run after, a copy of the commit as fetched, for them to run in.
     let hidden_src = workdir.join("hidden-run");
@@ -758,6 +793,9 @@ async fn run_steps<E: Executor>(
             .clone()
             .unwrap_or_else(|| assignment.test_command.clone()),
         report_marker: crate::executor::report::marker(),
+        // The hidden tests exist only in this server's copy: no executor may fetch the
+        // plain commit in its place.
+        origin: None,
         ..spec
     };
     ran.hidden = Some(executor::drive(executor, &hidden_spec, &sink.hidden(), cancel).await);
@@ -991,6 +1029,7 @@ mod tests {
                 signal: None,
                 report: None,
                 image: None,
+                timed_out: false,
             },
             after: Duration::from_millis(3200),
         };

@@ -394,6 +394,7 @@ impl Executor for DockerExecutor {
                     signal: None,
                     report: carried,
                     image: handle.image.clone(),
+                    timed_out: false,
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -495,6 +496,7 @@ mod tests {
             use_dockerfile,
             report_path: None,
             report_marker: String::new(),
+            origin: None,
         }
     }
 

@@ -183,6 +183,7 @@ impl Executor for LocalExecutor {
             },
             // No image: the command ran on the server itself.
             image: None,
+            timed_out: false,
         })
     }
 
@@ -256,6 +257,7 @@ mod tests {
             use_dockerfile: false,
             report_path: None,
             report_marker: String::new(),
+            origin: None,
         }
     }
 

@@ -50,6 +50,20 @@ pub struct RunSpec {
     pub report_path: Option<String>,
     /// The line after which a container prints the report (see [`report`]).
     pub report_marker: String,
+    /// Where the checkout came from, for executors that fetch it themselves (a Kubernetes
+    /// Job's init container); `None` when only the checkout on this server will do.
+    pub origin: Option<Origin>,
+}
+
+/// Where a build's code comes from, and what it belongs to.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub course_id: i64,
+    pub assignment_id: i64,
+    pub clone_url: String,
+    pub commit: String,
+    /// The token a private repository is fetched with.
+    pub token: Option<crate::config::Secret>,
 }
 
 /// How the command ended.
@@ -66,6 +80,8 @@ pub struct Exit {
     pub report: Option<Result<String, String>>,
     /// The image the command ran in (`sha256:…`), when the executor made one.
     pub image: Option<String>,
+    /// The sandbox itself stopped the command at the time limit (a Job's deadline).
+    pub timed_out: bool,
 }
 
 /// An executor could not do its part; the build ends as `errored` with this message.
@@ -163,6 +179,7 @@ async fn drive_inner<E: Executor>(
     let stopped = tokio::select! {
         result = &mut run => {
             return match result {
+                Ok(exit) if exit.timed_out => Ending::TimedOut(spec.timeout),
                 Ok(exit) => Ending::Exited { exit, after: started.elapsed() },
                 Err(err) => Ending::Errored(err.0),
             };

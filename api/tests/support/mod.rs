@@ -231,7 +231,7 @@ impl TestAppBuilder {
         let router = lectern::http::router(app.clone());
         lectern::jobs::spawn(app.clone());
         lectern::live::spawn(app.clone());
-        lectern::builds::spawn(app.clone())?;
+        lectern::builds::spawn(app.clone()).await?;
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

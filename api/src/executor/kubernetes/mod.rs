@@ -1,4 +1,427 @@
-//! The kubernetes executor: each build a hardened Job in the builds namespace. The Job and
-//! the objects around it are made by the pure functions of [`manifest`].
+//! The kubernetes executor: each build is a hardened Job in the builds namespace (see
+//! [`manifest`] for what it is made of). `start` creates the Job, then — for a private
+//! repository — the Secret with the git credentials, owned by the Job; `run` follows the pod
+//! until its tests' container runs, streams that container's log into the build's log,
+//! then reads how it ended: the exit code, `OOMKilled`, or the Job's `DeadlineExceeded`.
+//! An image that cannot be pulled, a commit the init container cannot fetch, or a pod no
+//! node can take end the build at once with the reason, instead of waiting for the timeout.
+//! `stop` and `cleanup` delete the Job with foreground propagation (its pod goes first, and
+//! the Secret with it).
 
 pub mod manifest;
+
+use std::time::{Duration, Instant};
+
+use futures::AsyncReadExt as _;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, Secret};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+
+use super::report::{self, ReportTap};
+use super::{ExecError, Executor, Exit, RunSpec};
+use crate::builds::log::LogSink;
+use crate::db::enums::{ExecutorKind, LogStream};
+use manifest::{BuildJob, Code};
+
+/// Container waiting reasons that will not resolve by waiting.
+const HOPELESS: [&str; 5] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+];
+
+/// What the executor is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub namespace: String,
+    pub git_image: String,
+    pub runtime_class: Option<String>,
+    /// How long a finished Job is kept.
+    pub ttl_seconds: i32,
+    /// How long a pod may stay unschedulable before the build errors.
+    pub unschedulable_grace: Duration,
+    /// How often the pod is looked at while it starts and ends.
+    pub poll: Duration,
+}
+
+/// Runs builds as Jobs through the Kubernetes API.
+#[derive(Clone)]
+pub struct KubernetesExecutor {
+    client: kube::Client,
+    settings: Settings,
+    scope: String,
+}
+
+/// A started build: its Job and, once found, its pod.
+pub struct KubernetesHandle {
+    job: String,
+    pod: tokio::sync::Mutex<Option<String>>,
+    image: String,
+    report: Option<(String, String)>,
+}
+
+impl KubernetesExecutor {
+    /// An executor on `client` (from the in-cluster configuration or `KUBECONFIG`, or a
+    /// test's stand-in).
+    pub fn new(client: kube::Client, settings: Settings, scope: &str) -> Self {
+        Self {
+            client,
+            settings,
+            scope: scope.to_owned(),
+        }
+    }
+
+    /// Connects with the in-cluster configuration or `KUBECONFIG`.
+    pub async fn connect(settings: Settings, scope: &str) -> anyhow::Result<Self> {
+        let client = kube::Client::try_default().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the Kubernetes API (in-cluster configuration or KUBECONFIG): {e}"
+            )
+        })?;
+        Ok(Self::new(client, settings, scope))
+    }
+
+    fn jobs(&self) -> Api<Job> {
+        Api::namespaced(self.client.clone(), &self.settings.namespace)
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.settings.namespace)
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.settings.namespace)
+    }
+
+    /// The Job for `spec`.
+    pub fn build_job(&self, spec: &RunSpec) -> Result<BuildJob, ExecError> {
+        let origin = spec.origin.as_ref().ok_or_else(|| {
+            ExecError::new(
+                "the kubernetes executor fetches each commit in the cluster; this run (hidden tests) needs the server's own copy, which it cannot use yet",
+            )
+        })?;
+        Ok(BuildJob {
+            scope: self.scope.clone(),
+            namespace: self.settings.namespace.clone(),
+            build_id: spec.build_id,
+            course_id: origin.course_id,
+            assignment_id: origin.assignment_id,
+            image: spec.image.clone(),
+            command: spec.command.clone(),
+            code: Code::Fetch {
+                clone_url: origin.clone_url.clone(),
+                commit: origin.commit.clone(),
+                credentials: origin
+                    .token
+                    .as_ref()
+                    .map(|_| manifest::job_name(&self.scope, spec.build_id)),
+            },
+            git_image: self.settings.git_image.clone(),
+            timeout_seconds: i64::try_from(spec.timeout.as_secs()).unwrap_or(i64::MAX),
+            memory_mb: spec.memory_mb,
+            cpu_millis: spec.cpu_millis,
+            workspace_mb: spec.workspace_mb,
+            runtime_class: self.settings.runtime_class.clone(),
+            ttl_seconds: self.settings.ttl_seconds,
+            image_pull_secret: None,
+            report_path: spec.report_path.clone(),
+            report_marker: spec.report_marker.clone(),
+        })
+    }
+
+    /// The build's pod, once the Job made it.
+    async fn pod(&self, handle: &KubernetesHandle) -> Result<Option<Pod>, ExecError> {
+        let known = handle.pod.lock().await.clone();
+        if let Some(name) = known {
+            return match self.pods().get_opt(&name).await {
+                Ok(Some(pod)) => Ok(Some(pod)),
+                // Deleted (the build was stopped, or someone removed it): it will not end.
+                Ok(None) => Err(ExecError::new(format!(
+                    "the build's pod {name} was deleted before it ended"
+                ))),
+                Err(err) => Err(api_error("reading the build's pod", &err)),
+            };
+        }
+        let selector = format!("job-name={}", handle.job);
+        let pods = self
+            .pods()
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| api_error("finding the build's pod", &e))?;
+        let pod = pods.items.into_iter().next();
+        if let Some(name) = pod.as_ref().and_then(|p| p.metadata.name.clone()) {
+            *handle.pod.lock().await = Some(name);
+        }
+        Ok(pod)
+    }
+
+    /// Waits until the tests' container has started (or already ended), or says why it
+    /// never will.
+    async fn until_started(&self, handle: &KubernetesHandle) -> Result<String, ExecError> {
+        let began = Instant::now();
+        loop {
+            if let Some(pod) = self.pod(handle).await? {
+                if let Some(why) = hopeless(&pod, &handle.image) {
+                    return Err(ExecError::new(why));
+                }
+                let status = pod.status.clone().unwrap_or_default();
+                if let Some(condition) = status
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+                    && condition.reason.as_deref() == Some("Unschedulable")
+                    && began.elapsed() >= self.settings.unschedulable_grace
+                {
+                    return Err(ExecError::new(format!(
+                        "no node of the cluster can run this build: {}",
+                        condition.message.clone().unwrap_or_default()
+                    )));
+                }
+                let tests = container(&pod, manifest::TESTS);
+                let started = tests
+                    .and_then(|c| c.state.as_ref())
+                    .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
+                if started || matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+                    return Ok(pod.metadata.name.unwrap_or_default());
+                }
+            }
+            tokio::time::sleep(self.settings.poll).await;
+        }
+    }
+
+    /// How the tests' container ended, once it has.
+    async fn ending(&self, handle: &KubernetesHandle) -> Result<Exit, ExecError> {
+        loop {
+            let job = self
+                .jobs()
+                .get(&handle.job)
+                .await
+                .map_err(|e| api_error("reading the build's Job", &e))?;
+            let deadline = job
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|c| {
+                    c.type_ == "Failed"
+                        && c.status == "True"
+                        && c.reason.as_deref() == Some("DeadlineExceeded")
+                });
+            if deadline {
+                return Ok(Exit {
+                    timed_out: true,
+                    ..Exit::default()
+                });
+            }
+            let pod = self.pod(handle).await?;
+            let terminated = pod
+                .as_ref()
+                .and_then(|p| container(p, manifest::TESTS))
+                .and_then(|c| c.state.as_ref())
+                .and_then(|s| s.terminated.clone());
+            if let Some(end) = terminated {
+                return Ok(Exit {
+                    code: Some(i64::from(end.exit_code)),
+                    oom_killed: end.reason.as_deref() == Some("OOMKilled"),
+                    signal: end.signal,
+                    report: None,
+                    image: None,
+                    timed_out: false,
+                });
+            }
+            tokio::time::sleep(self.settings.poll).await;
+        }
+    }
+}
+
+/// The status of container `name` of `pod` (init containers included).
+fn container<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+    let status = pod.status.as_ref()?;
+    status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .find(|c| c.name == name)
+}
+
+/// Why `pod` will never run its tests, if that is already clear: an image that cannot be
+/// pulled or started, or a fetch that failed.
+pub fn hopeless(pod: &Pod, image: &str) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    for c in status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten())
+    {
+        let state = c.state.as_ref()?;
+        if let Some(waiting) = &state.waiting
+            && let Some(reason) = waiting.reason.as_deref()
+            && HOPELESS.contains(&reason)
+        {
+            let which = if c.name == manifest::FETCH {
+                "the git image"
+            } else {
+                image
+            };
+            return Some(format!(
+                "the cluster cannot start {which} ({reason}): {}",
+                waiting.message.clone().unwrap_or_default()
+            ));
+        }
+        if c.name == manifest::FETCH
+            && let Some(end) = &state.terminated
+            && end.exit_code != 0
+        {
+            return Some(format!(
+                "fetching the commit in the cluster failed (exit code {}){}",
+                end.exit_code,
+                end.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    None
+}
+
+fn is_not_found(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 404)
+}
+
+fn api_error(doing: &str, err: &kube::Error) -> ExecError {
+    ExecError::new(format!("{doing} failed: {err}"))
+}
+
+impl Executor for KubernetesExecutor {
+    type Handle = KubernetesHandle;
+
+    fn kind(&self) -> ExecutorKind {
+        ExecutorKind::Kubernetes
+    }
+
+    async fn prepare(&self, spec: &RunSpec, log: &LogSink) -> Result<KubernetesHandle, ExecError> {
+        let build = self.build_job(spec)?;
+        log.system(format!(
+            "running as the Job {} in the namespace {} (image {})",
+            manifest::job_name(&self.scope, spec.build_id),
+            self.settings.namespace,
+            spec.image
+        ))
+        .await;
+        Ok(KubernetesHandle {
+            job: manifest::job_name(&build.scope, build.build_id),
+            pod: tokio::sync::Mutex::new(None),
+            image: spec.image.clone(),
+            report: spec
+                .report_path
+                .clone()
+                .map(|path| (path, spec.report_marker.clone())),
+        })
+    }
+
+    async fn start(&self, spec: &RunSpec, _handle: &mut KubernetesHandle) -> Result<(), ExecError> {
+        let build = self.build_job(spec)?;
+        let created = self
+            .jobs()
+            .create(&PostParams::default(), &manifest::job(&build))
+            .await
+            .map_err(|e| api_error("creating the build's Job", &e))?;
+        if let Some(token) = spec.origin.as_ref().and_then(|o| o.token.as_ref()) {
+            let uid = created.metadata.uid.unwrap_or_default();
+            self.secrets()
+                .create(
+                    &PostParams::default(),
+                    &manifest::credentials_secret(&build, &uid, token.expose()),
+                )
+                .await
+                .map_err(|e| api_error("creating the build's git credentials", &e))?;
+        }
+        Ok(())
+    }
+
+    async fn run(&self, handle: &KubernetesHandle, log: &LogSink) -> Result<Exit, ExecError> {
+        let pod = self.until_started(handle).await?;
+        let params = LogParams {
+            container: Some(manifest::TESTS.into()),
+            follow: true,
+            ..LogParams::default()
+        };
+        let stream = self
+            .pods()
+            .log_stream(&pod, &params)
+            .await
+            .map_err(|e| api_error("reading the tests' output", &e))?;
+        let mut tap = handle
+            .report
+            .as_ref()
+            .map(|(_, marker)| ReportTap::new(marker));
+        // Kubernetes gives one stream (stdout and stderr together), as raw bytes.
+        let mut stream = std::pin::pin!(stream);
+        let mut buffer = vec![0_u8; 64 * 1024];
+        loop {
+            let n = match stream.read(&mut buffer).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) => {
+                    tracing::warn!(job = %handle.job, error = %err, "the tests' log stream broke; waiting for the end");
+                    break;
+                }
+            };
+            let piece = &buffer[..n];
+            match &mut tap {
+                Some(tap) => {
+                    let output = tap.feed(piece);
+                    if !output.is_empty() {
+                        log.write(LogStream::Stdout, output.into()).await;
+                    }
+                }
+                None => {
+                    log.write(LogStream::Stdout, bytes::Bytes::copy_from_slice(piece))
+                        .await;
+                }
+            }
+        }
+        let mut exit = self.ending(handle).await?;
+        if let (Some(tap), Some((path, _))) = (tap, &handle.report) {
+            let (held, carried) = tap.finish();
+            if !held.is_empty() {
+                log.write(LogStream::Stdout, held.into()).await;
+            }
+            exit.report = Some(report::carried(path, carried));
+        }
+        Ok(exit)
+    }
+
+    async fn stop(&self, handle: &KubernetesHandle) {
+        if let Err(err) = self
+            .jobs()
+            .delete(&handle.job, &DeleteParams::foreground())
+            .await
+            && !is_not_found(&err)
+        {
+            tracing::warn!(job = %handle.job, error = %err, "could not delete the build's Job");
+        }
+    }
+
+    async fn cleanup(&self, build_id: i64) {
+        let name = manifest::job_name(&self.scope, build_id);
+        if let Err(err) = self.jobs().delete(&name, &DeleteParams::foreground()).await
+            && !is_not_found(&err)
+        {
+            tracing::warn!(job = %name, error = %err, "could not delete the build's Job");
+        }
+        // Owned by the Job, so deleted with it; deleted here too in case the Job never was.
+        if let Err(err) = self.secrets().delete(&name, &DeleteParams::default()).await
+            && !is_not_found(&err)
+        {
+            tracing::warn!(secret = %name, error = %err, "could not delete the build's credentials");
+        }
+    }
+}

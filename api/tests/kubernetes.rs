@@ -1,0 +1,595 @@
+//! The kubernetes executor against a scripted API server: the real `kube` client sends its
+//! requests through a `tower_test` mock (the pattern kube-rs documents), which checks each
+//! request — method, path, query, body — and answers as a cluster would, scenario by
+//! scenario: success, failure, out of memory, deadline exceeded, an image that cannot be
+//! pulled, a commit the init container cannot fetch, and cancel. No cluster is contacted.
+
+mod support;
+
+use std::time::Duration;
+
+use http::{Method, Request, Response};
+use kube::client::Body;
+use lectern::builds::log::LogWriter;
+use lectern::db::enums::BuildTrigger;
+use lectern::db::models::{Build, BuildRequest, LogChunk, Repository};
+use lectern::executor::kubernetes::{KubernetesExecutor, Settings};
+use lectern::executor::{self, Ending, Origin, RunSpec};
+use serde_json::{Value, json};
+use support::TestApp;
+use tokio_util::sync::CancellationToken;
+
+const NS: &str = "lectern-builds";
+const SCOPE: &str = "t0";
+
+/// One request the scenario expects, and the answer to it.
+struct Step {
+    method: Method,
+    /// How the path starts, and parts of the query that must be there (`?a=b&c=d`).
+    path: String,
+    status: u16,
+    body: Value,
+    /// Checks on the request's JSON body.
+    check: Option<fn(&Value)>,
+    /// Answers any number of such requests in a row (polling), not just one.
+    repeated: bool,
+}
+
+fn step(method: Method, path: impl Into<String>, status: u16, body: Value) -> Step {
+    Step {
+        method,
+        path: path.into(),
+        status,
+        body,
+        check: None,
+        repeated: false,
+    }
+}
+
+/// A step answering every such request in a row (the executor polling).
+fn polled(method: Method, path: impl Into<String>, status: u16, body: Value) -> Step {
+    Step {
+        repeated: true,
+        ..step(method, path, status, body)
+    }
+}
+
+fn jobs() -> String {
+    format!("/apis/batch/v1/namespaces/{NS}/jobs")
+}
+
+fn pods() -> String {
+    format!("/api/v1/namespaces/{NS}/pods")
+}
+
+fn pod(phase: &str, init: Value, tests: Value) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "build-pod", "namespace": NS },
+        "status": {
+            "phase": phase,
+            "initContainerStatuses": [ container("fetch", init) ],
+            "containerStatuses": [ container("tests", tests) ],
+        }
+    })
+}
+
+fn container(name: &str, state: Value) -> Value {
+    json!({ "name": name, "image": "img", "imageID": "", "ready": false, "restartCount": 0, "state": state })
+}
+
+fn list(items: Vec<Value>) -> Value {
+    json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items })
+}
+
+fn job(conditions: Value) -> Value {
+    json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": { "name": "job", "namespace": NS, "uid": "job-uid-1" },
+        "status": { "conditions": conditions }
+    })
+}
+
+fn not_found() -> Value {
+    json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found" })
+}
+
+const DONE: fn() -> Value = || json!({ "terminated": { "exitCode": 0 } });
+
+/// Plays `steps` on the mock's side; returns every request seen, as `METHOD path?query`.
+fn serve(
+    mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    steps: Vec<Step>,
+) -> tokio::task::JoinHandle<anyhow::Result<Vec<String>>> {
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut waiting = None;
+        let mut steps = steps.into_iter().peekable();
+        while let Some(expected) = steps.next() {
+            loop {
+                let next = match waiting.take() {
+                    Some(next) => Some(next),
+                    None => handle.next_request().await,
+                };
+                let Some((request, send)) = next else {
+                    anyhow::bail!(
+                        "the client stopped before `{} {}`",
+                        expected.method,
+                        expected.path
+                    );
+                };
+                // A polled step ends at the first request that is not another of its kind.
+                if expected.repeated && !matches(&expected, &request) && steps.peek().is_some() {
+                    waiting = Some((request, send));
+                    break;
+                }
+                let line = answer(&expected, request, send).await?;
+                seen.push(line);
+                if !expected.repeated {
+                    break;
+                }
+            }
+        }
+        Ok(seen)
+    })
+}
+
+/// Whether `request` is another of the requests a polled step answers (the same path).
+fn matches(expected: &Step, request: &Request<Body>) -> bool {
+    let path = expected.path.split('?').next().unwrap_or_default();
+    request.method() == expected.method && request.uri().path() == path
+}
+
+/// Checks `request` against `expected` and answers it; returns it as `METHOD path?query`.
+async fn answer(
+    expected: &Step,
+    request: Request<Body>,
+    send: tower_test::mock::SendResponse<Response<Body>>,
+) -> anyhow::Result<String> {
+    let uri = request.uri().clone();
+    let line = format!(
+        "{} {}{}",
+        request.method(),
+        uri.path(),
+        uri.query().map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    anyhow::ensure!(
+        request.method() == expected.method,
+        "expected {} {}, got {line}",
+        expected.method,
+        expected.path
+    );
+    // The path starts as expected (names end in the build's id, which the database chose);
+    // every expected part of the query is there.
+    let (path, query) = expected
+        .path
+        .split_once('?')
+        .unwrap_or((expected.path.as_str(), ""));
+    anyhow::ensure!(
+        uri.path().starts_with(path),
+        "expected {}, got {line}",
+        expected.path
+    );
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        anyhow::ensure!(
+            uri.query().unwrap_or_default().contains(part),
+            "expected {part} in {line}"
+        );
+    }
+    if let Some(check) = expected.check {
+        let bytes = http_body_util::BodyExt::collect(request.into_body())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .to_bytes();
+        check(&serde_json::from_slice(&bytes)?);
+    }
+    let body = match &expected.body {
+        Value::String(text) => text.clone().into_bytes(),
+        other => serde_json::to_vec(other)?,
+    };
+    send.send_response(
+        Response::builder()
+            .status(expected.status)
+            .body(Body::from(body))?,
+    );
+    Ok(line)
+}
+
+struct Run {
+    ending: Ending,
+    log: String,
+    seen: Vec<String>,
+}
+
+/// Runs one build through the executor while the mock plays `steps`.
+async fn run(steps: Vec<Step>, token: bool, cancel_after: Option<Duration>) -> anyhow::Result<Run> {
+    let app = TestApp::new().await?;
+    let ada = app.sign_in("ada").await?;
+    let course = app.course(&ada, "cs101").await?;
+    let assignment = app.assignment(&ada, &course, "hw1", json!({})).await?;
+    let linked = app
+        .link_repository(&assignment, "octocat", 77, "octocat/hw1")
+        .await?;
+    let mut conn = app.db.conn().await?;
+    let repository = Repository::find(&mut conn, linked.id).await?;
+    let build = Build::enqueue(
+        &mut conn,
+        &repository,
+        &BuildRequest {
+            trigger: BuildTrigger::Manual,
+            branch: Some("main".into()),
+            pr_number: None,
+            commit_sha: "0123456789abcdef0123456789abcdef01234567".into(),
+            commit_message: "k8s".into(),
+            commit_author: None,
+        },
+        None,
+        chrono::Utc::now(),
+        false,
+    )
+    .await?;
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let server = serve(handle, steps);
+    let executor = KubernetesExecutor::new(
+        kube::Client::new(service, NS),
+        Settings {
+            namespace: NS.into(),
+            git_image: "registry.example.edu/lectern/git:2.47".into(),
+            runtime_class: None,
+            ttl_seconds: 600,
+            unschedulable_grace: Duration::ZERO,
+            poll: Duration::from_millis(5),
+        },
+        SCOPE,
+    );
+    let spec = RunSpec {
+        build_id: build.id,
+        checkout: std::path::PathBuf::new(),
+        image: "registry.example.edu/cs101/python:3.11".into(),
+        command: "python3 -m unittest -v".into(),
+        timeout: Duration::from_secs(60),
+        memory_mb: 256,
+        cpu_millis: 1000,
+        pids_limit: 128,
+        workspace_mb: 100,
+        use_dockerfile: false,
+        report_path: None,
+        report_marker: String::new(),
+        origin: Some(Origin {
+            course_id: build.course_id,
+            assignment_id: build.assignment_id,
+            clone_url: "https://github.com/octocat/hw1.git".into(),
+            commit: build.commit_sha.clone(),
+            token: token.then(|| lectern::config::Secret::new("ghs_k8s_token")),
+        }),
+    };
+    let (sink, writer) = LogWriter::start(&app.app, build.id, 1 << 20).await?;
+    let cancel = CancellationToken::new();
+    if let Some(after) = cancel_after {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            cancel.cancel();
+        });
+    }
+    let ending = tokio::time::timeout(
+        Duration::from_secs(20),
+        executor::drive(&executor, &spec, &sink, &cancel),
+    )
+    .await?;
+    drop(sink);
+    writer.finish().await;
+    drop(executor);
+    let seen = server.await??;
+    let log: Vec<u8> = LogChunk::list(&mut conn, build.id, None, 10_000)
+        .await?
+        .into_iter()
+        .flat_map(|c| c.data)
+        .collect();
+    Ok(Run {
+        ending,
+        log: String::from_utf8_lossy(&log).into_owned(),
+        seen,
+    })
+}
+
+fn job_name(run: &Run) -> String {
+    // The Job's name carries the build id, which the database chose.
+    run.seen[0].clone()
+}
+
+/// The requests every scenario starts with: the Job, then the pod until it runs.
+fn start(token: bool) -> Vec<Step> {
+    let mut steps = vec![Step {
+        check: Some(|body| {
+            assert_eq!(body["kind"], "Job");
+            assert_eq!(body["spec"]["backoffLimit"], 0);
+            let pod = &body["spec"]["template"]["spec"];
+            assert_eq!(pod["automountServiceAccountToken"], false);
+            assert_eq!(
+                pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+                true
+            );
+            // The token never travels in the Job.
+            assert!(!body.to_string().contains("ghs_k8s_token"));
+        }),
+        ..step(Method::POST, jobs(), 201, job(json!([])))
+    }];
+    if token {
+        steps.push(Step {
+            check: Some(|body| {
+                assert_eq!(body["kind"], "Secret");
+                assert_eq!(body["metadata"]["ownerReferences"][0]["uid"], "job-uid-1");
+                assert!(
+                    body["stringData"]["gitconfig"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("extraHeader = Authorization: Basic ")
+                );
+            }),
+            ..step(
+                Method::POST,
+                format!("/api/v1/namespaces/{NS}/secrets"),
+                201,
+                json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "s" } }),
+            )
+        });
+    }
+    steps.push(step(
+        Method::GET,
+        format!("{}?labelSelector=job-name%3Dlectern-{SCOPE}-build-", pods()),
+        200,
+        list(vec![pod(
+            "Pending",
+            json!({ "running": {} }),
+            json!({ "waiting": { "reason": "PodInitializing" } }),
+        )]),
+    ));
+    steps
+}
+
+fn the_job() -> String {
+    format!("{}/lectern-{SCOPE}-build-", jobs())
+}
+
+/// Deleting the Job (its pod first) and the credentials (gone with it already).
+fn cleanup() -> Vec<Step> {
+    vec![
+        Step {
+            check: Some(|body| assert_eq!(body["propagationPolicy"], "Foreground")),
+            ..step(Method::DELETE, the_job(), 200, job(json!([])))
+        },
+        step(
+            Method::DELETE,
+            format!("/api/v1/namespaces/{NS}/secrets/lectern-{SCOPE}-build-"),
+            404,
+            not_found(),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_build_runs_as_a_job_and_streams_its_log() -> anyhow::Result<()> {
+    let mut steps = start(true);
+    steps.extend([
+        step(
+            Method::GET,
+            format!("{}/build-pod", pods()),
+            200,
+            pod("Running", DONE(), json!({ "running": {} })),
+        ),
+        step(
+            Method::GET,
+            format!("{}/build-pod/log?container=tests&follow=true", pods()),
+            200,
+            json!("test_ok ... ok\nRan 1 test\n"),
+        ),
+        step(
+            Method::GET,
+            the_job(),
+            200,
+            job(json!([{ "type": "Complete", "status": "True" }])),
+        ),
+        step(
+            Method::GET,
+            format!("{}/build-pod", pods()),
+            200,
+            pod("Succeeded", DONE(), DONE()),
+        ),
+    ]);
+    steps.extend(cleanup());
+    let run = run(steps, true, None).await?;
+    let Ending::Exited { exit, .. } = &run.ending else {
+        anyhow::bail!("{:?}\n{:#?}", run.ending, run.seen);
+    };
+    assert_eq!((exit.code, exit.oom_killed), (Some(0), false));
+    assert!(
+        run.log.contains("test_ok ... ok\nRan 1 test\n"),
+        "{}",
+        run.log
+    );
+    assert!(job_name(&run).starts_with("POST /apis/batch/v1/namespaces/lectern-builds/jobs"));
+    assert!(run.seen.iter().any(|s| {
+        s.starts_with("DELETE /apis/batch/v1/namespaces/lectern-builds/jobs/lectern-t0-build-")
+    }));
+    Ok(())
+}
+
+/// The requests of a run whose tests' container prints `output`, up to the Job read with
+/// `conditions` (the caller adds how the container ended).
+fn ends(output: &str, conditions: Value) -> Vec<Step> {
+    let mut steps = start(false);
+    steps.extend([
+        polled(
+            Method::GET,
+            format!("{}/build-pod", pods()),
+            200,
+            pod("Running", DONE(), json!({ "running": {} })),
+        ),
+        step(
+            Method::GET,
+            format!("{}/build-pod/log?container=tests&follow=true", pods()),
+            200,
+            json!(output),
+        ),
+        step(Method::GET, the_job(), 200, job(conditions)),
+    ]);
+    steps
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_out_of_memory_and_the_deadline_end_as_they_should() -> anyhow::Result<()> {
+    // Failed tests: the exit code.
+    let mut steps = ends("FAIL: test_x\n", json!([]));
+    steps.push(step(
+        Method::GET,
+        format!("{}/build-pod", pods()),
+        200,
+        pod("Failed", DONE(), json!({ "terminated": { "exitCode": 1 } })),
+    ));
+    steps.extend(cleanup());
+    let failed = run(steps, false, None).await?;
+    let Ending::Exited { exit, .. } = &failed.ending else {
+        anyhow::bail!("{:?}", failed.ending);
+    };
+    assert_eq!((exit.code, exit.oom_killed), (Some(1), false));
+    assert!(failed.log.contains("FAIL: test_x"));
+
+    // Killed for its memory.
+    let mut steps = ends("allocating\n", json!([]));
+    steps.push(step(
+        Method::GET,
+        format!("{}/build-pod", pods()),
+        200,
+        pod(
+            "Failed",
+            DONE(),
+            json!({ "terminated": { "exitCode": 137, "reason": "OOMKilled" } }),
+        ),
+    ));
+    steps.extend(cleanup());
+    let oom = run(steps, false, None).await?;
+    let Ending::Exited { exit, .. } = &oom.ending else {
+        anyhow::bail!("{:?}", oom.ending);
+    };
+    assert_eq!((exit.code, exit.oom_killed), (Some(137), true));
+
+    // The Job's deadline passed: timed out, whatever the pod says.
+    let mut steps = ends(
+        "looping\n",
+        json!([{ "type": "Failed", "status": "True", "reason": "DeadlineExceeded" }]),
+    );
+    steps.extend(cleanup());
+    let late = run(steps, false, None).await?;
+    assert!(
+        matches!(late.ending, Ending::TimedOut(_)),
+        "{:?}",
+        late.ending
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_that_cannot_be_pulled_and_failed_fetches_end_at_once_with_the_reason()
+-> anyhow::Result<()> {
+    let mut steps = start(false);
+    steps.push(step(
+        Method::GET,
+        format!("{}/build-pod", pods()),
+        200,
+        pod(
+            "Pending",
+            DONE(),
+            json!({ "waiting": { "reason": "ImagePullBackOff", "message": "Back-off pulling image \"registry.example.edu/cs101/python:3.11\"" } }),
+        ),
+    ));
+    steps.extend(cleanup());
+    let pull = run(steps, false, None).await?;
+    let Ending::Errored(why) = &pull.ending else {
+        anyhow::bail!("{:?}", pull.ending);
+    };
+    assert!(
+        why.contains("cannot start registry.example.edu/cs101/python:3.11 (ImagePullBackOff)"),
+        "{why}"
+    );
+
+    let mut steps = start(false);
+    steps.push(step(
+        Method::GET,
+        format!("{}/build-pod", pods()),
+        200,
+        pod(
+            "Failed",
+            json!({ "terminated": { "exitCode": 128, "message": "fatal: couldn't find remote ref" } }),
+            json!({ "waiting": { "reason": "PodInitializing" } }),
+        ),
+    ));
+    steps.extend(cleanup());
+    let fetch = run(steps, false, None).await?;
+    let Ending::Errored(why) = &fetch.ending else {
+        anyhow::bail!("{:?}", fetch.ending);
+    };
+    assert!(why.contains("fetching the commit in the cluster failed (exit code 128): fatal: couldn't find remote ref"), "{why}");
+
+    // No node can take it (the grace is zero here).
+    let mut steps = start(false);
+    steps.push(step(
+        Method::GET,
+        format!("{}/build-pod", pods()),
+        200,
+        json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "build-pod" },
+            "status": { "phase": "Pending", "conditions": [{ "type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient memory." }] }
+        }),
+    ));
+    steps.extend(cleanup());
+    let unschedulable = run(steps, false, None).await?;
+    let Ending::Errored(why) = &unschedulable.ending else {
+        anyhow::bail!("{:?}", unschedulable.ending);
+    };
+    assert!(
+        why.contains("no node of the cluster can run this build: 0/3 nodes are available"),
+        "{why}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_build_deletes_its_job_with_its_pod_first() -> anyhow::Result<()> {
+    let mut steps = start(false);
+    steps.extend([
+        polled(
+            Method::GET,
+            format!("{}/build-pod", pods()),
+            200,
+            pod(
+                "Pending",
+                json!({ "running": {} }),
+                json!({ "waiting": { "reason": "PodInitializing" } }),
+            ),
+        ),
+        // The stop: the Job goes, its pod first.
+        Step {
+            check: Some(|body| assert_eq!(body["propagationPolicy"], "Foreground")),
+            ..step(Method::DELETE, the_job(), 200, job(json!([])))
+        },
+        step(
+            Method::GET,
+            format!("{}/build-pod", pods()),
+            404,
+            not_found(),
+        ),
+        // The clean-up finds nothing left.
+        step(Method::DELETE, the_job(), 404, not_found()),
+        step(
+            Method::DELETE,
+            format!("/api/v1/namespaces/{NS}/secrets/lectern-{SCOPE}-build-"),
+            404,
+            not_found(),
+        ),
+    ]);
+    let cancelled = run(steps, false, Some(Duration::from_millis(300))).await?;
+    assert_eq!(cancelled.ending, Ending::Cancelled, "{:#?}", cancelled.seen);
+    Ok(())
+}
