@@ -368,57 +368,10 @@ fn cleanup() -> Vec<Step> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_passing_build_runs_as_a_job_and_streams_its_log() -> anyhow::Result<()> {
-    let mut steps = start(true);
-    steps.extend([
-        step(
-            Method::GET,
-            format!("{}/build-pod", pods()),
-            200,
-            pod("Running", DONE(), json!({ "running": {} })),
-        ),
-        step(
-            Method::GET,
-            format!("{}/build-pod/log?container=tests&follow=true", pods()),
-            200,
-            json!("test_ok ... ok\nRan 1 test\n"),
-        ),
-        step(
-            Method::GET,
-            the_job(),
-            200,
-            job(json!([{ "type": "Complete", "status": "True" }])),
-        ),
-        step(
-            Method::GET,
-            format!("{}/build-pod", pods()),
-            200,
-            pod("Succeeded", DONE(), DONE()),
-        ),
-    ]);
-    steps.extend(cleanup());
-    let run = run(steps, true, None).await?;
-    let Ending::Exited { exit, .. } = &run.ending else {
-        anyhow::bail!("{:?}\n{:#?}", run.ending, run.seen);
-    };
-    assert_eq!((exit.code, exit.oom_killed), (Some(0), false));
-    assert!(
-        run.log.contains("test_ok ... ok\nRan 1 test\n"),
-        "{}",
-        run.log
-    );
-    assert!(job_name(&run).starts_with("POST /apis/batch/v1/namespaces/lectern-builds/jobs"));
-    assert!(run.seen.iter().any(|s| {
-        s.starts_with("DELETE /apis/batch/v1/namespaces/lectern-builds/jobs/lectern-t0-build-")
-    }));
-    Ok(())
-}
-
 /// The requests of a run whose tests' container prints `output`, up to the Job read with
 /// `conditions` (the caller adds how the container ended).
-fn ends(output: &str, conditions: Value) -> Vec<Step> {
-    let mut steps = start(false);
+fn ends(token: bool, output: &str, conditions: Value) -> Vec<Step> {
+    let mut steps = start(token);
     steps.extend([
         polled(
             Method::GET,
@@ -438,9 +391,40 @@ fn ends(output: &str, conditions: Value) -> Vec<Step> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_build_runs_as_a_job_and_streams_its_log() -> anyhow::Result<()> {
+    let mut steps = ends(
+        true,
+        "test_ok ... ok\nRan 1 test\n",
+        json!([{ "type": "Complete", "status": "True" }]),
+    );
+    steps.push(step(
+        Method::GET,
+        format!("{}/build-pod", pods()),
+        200,
+        pod("Succeeded", DONE(), DONE()),
+    ));
+    steps.extend(cleanup());
+    let run = run(steps, true, None).await?;
+    let Ending::Exited { exit, .. } = &run.ending else {
+        anyhow::bail!("{:?}\n{:#?}", run.ending, run.seen);
+    };
+    assert_eq!((exit.code, exit.oom_killed), (Some(0), false));
+    assert!(
+        run.log.contains("test_ok ... ok\nRan 1 test\n"),
+        "{}",
+        run.log
+    );
+    assert!(job_name(&run).starts_with("POST /apis/batch/v1/namespaces/lectern-builds/jobs"));
+    assert!(run.seen.iter().any(|s| {
+        s.starts_with("DELETE /apis/batch/v1/namespaces/lectern-builds/jobs/lectern-t0-build-")
+    }));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_out_of_memory_and_the_deadline_end_as_they_should() -> anyhow::Result<()> {
     // Failed tests: the exit code.
-    let mut steps = ends("FAIL: test_x\n", json!([]));
+    let mut steps = ends(false, "FAIL: test_x\n", json!([]));
     steps.push(step(
         Method::GET,
         format!("{}/build-pod", pods()),
@@ -456,7 +440,7 @@ async fn failures_out_of_memory_and_the_deadline_end_as_they_should() -> anyhow:
     assert!(failed.log.contains("FAIL: test_x"));
 
     // Killed for its memory.
-    let mut steps = ends("allocating\n", json!([]));
+    let mut steps = ends(false, "allocating\n", json!([]));
     steps.push(step(
         Method::GET,
         format!("{}/build-pod", pods()),
@@ -476,6 +460,7 @@ async fn failures_out_of_memory_and_the_deadline_end_as_they_should() -> anyhow:
 
     // The Job's deadline passed: timed out, whatever the pod says.
     let mut steps = ends(
+        false,
         "looping\n",
         json!([{ "type": "Failed", "status": "True", "reason": "DeadlineExceeded" }]),
     );

@@ -10,7 +10,7 @@ use diesel_async::AsyncPgConnection;
 use crate::auth::CurrentUser;
 use crate::db::enums::Role;
 use crate::db::models::course::CourseKey;
-use crate::db::models::{Assignment, Course, CourseWithRole, Invite, Repository};
+use crate::db::models::{Assignment, Build, Course, CourseWithRole, Invite, Repository};
 use crate::error::{AppError, AppResult};
 
 /// What a request needs to be allowed to do in a course.
@@ -147,6 +147,32 @@ pub async fn sees_hidden_tests(
             (id, staff || released_at.is_some_and(|at| at <= now))
         })
         .collect())
+}
+
+/// Like [`sees_hidden_tests`], for one assignment.
+pub async fn sees_hidden_test(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    assignment_id: i64,
+) -> AppResult<bool> {
+    Ok(sees_hidden_tests(conn, viewer, &[assignment_id])
+        .await?
+        .get(&assignment_id)
+        .copied()
+        .unwrap_or(false))
+}
+
+/// A build the viewer may see (its repository's owner, or the course's staff), its
+/// repository, and whether the viewer may see its hidden tests.
+pub async fn build(
+    conn: &mut AsyncPgConnection,
+    viewer: &CurrentUser,
+    build_id: i64,
+) -> AppResult<(Build, Repository, bool)> {
+    let build = Build::find(conn, build_id).await?;
+    let (repository, _) = repository(conn, viewer, build.repository_id, Need::Member).await?;
+    let sees_hidden = sees_hidden_test(conn, viewer, build.assignment_id).await?;
+    Ok((build, repository, sees_hidden))
 }
 
 /// The course and the viewer's role in it, read together, checked against `need`.

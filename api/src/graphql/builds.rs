@@ -399,11 +399,7 @@ pub async fn sees_hidden_tests(ctx: &Context<'_>, assignment_id: i64) -> GqlResu
     }
     let me = signed_in(ctx)?;
     let mut conn = db(ctx).await?;
-    Ok(access::sees_hidden_tests(&mut conn, me, &[assignment_id])
-        .await?
-        .get(&assignment_id)
-        .copied()
-        .unwrap_or(false))
+    Ok(access::sees_hidden_test(&mut conn, me, assignment_id).await?)
 }
 
 /// A page of a build's stored output.

@@ -37,16 +37,7 @@ impl LiveSubscription {
         let me = signed_in(ctx)?;
         let app = app(ctx)?.clone();
         let id = parse_id(&build_id)?;
-        let sees_hidden = {
-            let mut conn = app.db().await?;
-            let build = Build::find(&mut conn, id).await?;
-            access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
-            access::sees_hidden_tests(&mut conn, me, &[build.assignment_id])
-                .await?
-                .get(&build.assignment_id)
-                .copied()
-                .unwrap_or(false)
-        };
+        let (_, _, sees_hidden) = access::build(&mut *app.db().await?, me, id).await?;
         let mut logs = app.hub.logs();
         let mut builds = app.hub.builds();
         Ok(async_stream::stream! {
@@ -107,16 +98,7 @@ impl LiveSubscription {
         let app = app(ctx)?.clone();
         let id = parse_id(&build_id)?;
         // Whether the hidden tests' output goes out is decided here, once, like access.
-        let sees_hidden = {
-            let mut conn = app.db().await?;
-            let build = Build::find(&mut conn, id).await?;
-            access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
-            access::sees_hidden_tests(&mut conn, me, &[build.assignment_id])
-                .await?
-                .get(&build.assignment_id)
-                .copied()
-                .unwrap_or(false)
-        };
+        let (_, _, sees_hidden) = access::build(&mut *app.db().await?, me, id).await?;
         let mut logs = app.hub.logs();
         let mut builds = app.hub.builds();
         let mut listening = app.hub.listening();

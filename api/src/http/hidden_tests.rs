@@ -15,9 +15,18 @@ use crate::error::{AppError, AppResult};
 /// The largest request body: the archive.
 pub const MAX_BODY: usize = hidden::MAX_ARCHIVE;
 
-fn assignment_id(id: &str) -> AppResult<i64> {
-    id.parse()
-        .map_err(|_| AppError::BadRequest(format!("{id:?} is not an assignment id")))
+/// Assignment `id`, when the viewer is an instructor of its course and may change it.
+async fn instructors(
+    conn: &mut diesel_async::AsyncPgConnection,
+    me: &crate::auth::CurrentUser,
+    id: &str,
+) -> AppResult<Assignment> {
+    let id = id
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{id:?} is not an assignment id")))?;
+    let (assignment, access) = access::assignment(conn, me, id, Need::Instructor).await?;
+    access.ensure_writable()?;
+    Ok(assignment)
 }
 
 pub async fn upload(
@@ -28,9 +37,7 @@ pub async fn upload(
 ) -> AppResult<Response> {
     let me = viewer.require()?;
     let mut conn = state.app.db().await?;
-    let (assignment, access) =
-        access::assignment(&mut conn, me, assignment_id(&id)?, Need::Instructor).await?;
-    access.ensure_writable()?;
+    let assignment = instructors(&mut conn, me, &id).await?;
     if assignment.hidden_tests_repo.is_some() {
         return Err(AppError::BadRequest(
             "this assignment's hidden tests come from a git repository; clear hiddenTestsRepo first".into(),
@@ -63,9 +70,7 @@ pub async fn remove(
 ) -> AppResult<Response> {
     let me = viewer.require()?;
     let mut conn = state.app.db().await?;
-    let (assignment, access) =
-        access::assignment(&mut conn, me, assignment_id(&id)?, Need::Instructor).await?;
-    access.ensure_writable()?;
+    let assignment = instructors(&mut conn, me, &id).await?;
     let changes = AssignmentChanges {
         hidden_tests_archive: Some(None),
         ..AssignmentChanges::default()

@@ -7,8 +7,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::auth::{Need, Viewer, access};
-use crate::db::models::{Build, LogChunk};
+use crate::auth::{Viewer, access};
+use crate::db::models::LogChunk;
 use crate::error::{AppError, AppResult};
 
 /// Chunks read from the database at a time while streaming the download.
@@ -25,18 +25,8 @@ pub async fn download(
     let id: i64 = id
         .parse()
         .map_err(|_| AppError::BadRequest(format!("{id:?} is not a build id")))?;
-    let (build, repository, sees_hidden) = {
-        let mut conn = state.app.db().await?;
-        let build = Build::find(&mut conn, id).await?;
-        let (repository, _) =
-            access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
-        let sees_hidden = access::sees_hidden_tests(&mut conn, me, &[build.assignment_id])
-            .await?
-            .get(&build.assignment_id)
-            .copied()
-            .unwrap_or(false);
-        (build, repository, sees_hidden)
-    };
+    let (build, repository, sees_hidden) =
+        access::build(&mut *state.app.db().await?, me, id).await?;
     let app = state.app.clone();
     let body = async_stream::stream! {
         let mut after = None;
