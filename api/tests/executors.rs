@@ -12,7 +12,6 @@ use lectern::builds::log::{LogSummary, LogWriter};
 use lectern::db::enums::{BuildTrigger, LogStream};
 use lectern::db::models::{Build, BuildRequest, LogChunk, Repository};
 use lectern::executor::{self, DockerExecutor, Ending, Executor, LocalExecutor, RunSpec};
-use serde_json::json;
 use support::TestApp;
 use tokio_util::sync::CancellationToken;
 
@@ -24,15 +23,7 @@ struct Bench {
 
 impl Bench {
     async fn new() -> anyhow::Result<Self> {
-        let app = TestApp::new().await?;
-        let ada = app.sign_in("ada").await?;
-        let course = app.course(&ada, "cs101").await?;
-        let assignment = app.assignment(&ada, &course, "hw1", json!({})).await?;
-        let linked = app
-            .link_repository(&assignment, "octocat", 77, "octocat/hw1")
-            .await?;
-        let mut conn = app.db.conn().await?;
-        let repository = Repository::find(&mut conn, linked.id).await?;
+        let (app, repository) = TestApp::with_repository().await?;
         Ok(Self { app, repository })
     }
 }

@@ -12,7 +12,7 @@ use http::{Method, Request, Response};
 use kube::client::Body;
 use lectern::builds::log::LogWriter;
 use lectern::db::enums::BuildTrigger;
-use lectern::db::models::{Build, BuildRequest, LogChunk, Repository};
+use lectern::db::models::{Build, BuildRequest, LogChunk};
 use lectern::executor::kubernetes::{KubernetesExecutor, Settings};
 use lectern::executor::{self, Ending, Origin, RunSpec};
 use serde_json::{Value, json};
@@ -203,15 +203,8 @@ struct Run {
 
 /// Runs one build through the executor while the mock plays `steps`.
 async fn run(steps: Vec<Step>, token: bool, cancel_after: Option<Duration>) -> anyhow::Result<Run> {
-    let app = TestApp::new().await?;
-    let ada = app.sign_in("ada").await?;
-    let course = app.course(&ada, "cs101").await?;
-    let assignment = app.assignment(&ada, &course, "hw1", json!({})).await?;
-    let linked = app
-        .link_repository(&assignment, "octocat", 77, "octocat/hw1")
-        .await?;
+    let (app, repository) = TestApp::with_repository().await?;
     let mut conn = app.db.conn().await?;
-    let repository = Repository::find(&mut conn, linked.id).await?;
     let build = Build::enqueue(
         &mut conn,
         &repository,

@@ -377,6 +377,21 @@ pub struct LinkedRepo {
 }
 
 impl TestApp {
+    /// A server with a course (`ada` teaching), an assignment and octocat's linked
+    /// repository: somewhere to hang builds and their logs.
+    pub async fn with_repository() -> anyhow::Result<(Self, lectern::db::models::Repository)> {
+        let app = Self::new().await?;
+        let ada = app.sign_in("ada").await?;
+        let course = app.course(&ada, "cs101").await?;
+        let assignment = app.assignment(&ada, &course, "hw1", json!({})).await?;
+        let linked = app
+            .link_repository(&assignment, "octocat", 77, "octocat/hw1")
+            .await?;
+        let mut conn = app.db.conn().await?;
+        let repository = lectern::db::models::Repository::find(&mut conn, linked.id).await?;
+        Ok((app, repository))
+    }
+
     /// Links `github_repo_id`/`full_name` to the assignment for `owner_login`.
     pub async fn link_repository(
         &self,
