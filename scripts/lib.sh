@@ -146,8 +146,13 @@ use_test_database() {
 # as DOCKER_HOST. Uses DOCKER_HOST as given when something answers there already. Podman's
 # configuration for these machines (runc, cgroupfs, ulimits a container may set) is written
 # to $DATA_DIR/containers.conf and passed through CONTAINERS_CONF.
+# The port of the image registry the tests start (scripts mark it insecure for Podman).
+export LECTERN_TEST_REGISTRY_PORT="${LECTERN_TEST_REGISTRY_PORT:-50505}"
+
 ensure_container_engine() {
-  if [[ -n "${DOCKER_HOST:-}" ]] && curl -fsS --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://d/_ping >/dev/null 2>&1; then
+  # An engine of the caller's own (DOCKER_HOST set, and not ours) is used as it is.
+  if [[ -n "${DOCKER_HOST:-}" && "${DOCKER_HOST}" != "unix://${LECTERN_ENGINE_DIR:-/run/lectern}/podman.sock" ]] \
+    && curl -fsS --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://d/_ping >/dev/null 2>&1; then
     return 0
   fi
   ensure_packages podman runc curl
@@ -163,11 +168,30 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 CONF
   mv "$CONTAINERS_CONF.tmp" "$CONTAINERS_CONF"
+  # Images are made locally (no public registry can be reached); the only registry is the
+  # one the tests start on 127.0.0.1:$LECTERN_TEST_REGISTRY_PORT, over plain HTTP.
+  export CONTAINERS_REGISTRIES_CONF="$DATA_DIR/registries.conf"
+  cat >"$CONTAINERS_REGISTRIES_CONF.tmp" <<CONF
+unqualified-search-registries = []
+[[registry]]
+location = "127.0.0.1:$LECTERN_TEST_REGISTRY_PORT"
+insecure = true
+CONF
+  mv "$CONTAINERS_REGISTRIES_CONF.tmp" "$CONTAINERS_REGISTRIES_CONF"
   export DOCKER_HOST="unix://$sock"
+  # A service started with other settings (an older checkout's) is started again.
+  local settings
+  settings="$(cat "$CONTAINERS_CONF" "$CONTAINERS_REGISTRIES_CONF" | sha256sum | cut -c1-16)"
+  if [[ "$(cat "$DATA_DIR/podman-service.settings" 2>/dev/null)" != "$settings" ]]; then
+    pkill -f "podman system service --time=0 unix://$sock" 2>/dev/null || true
+    sleep 0.5
+  fi
   if ! curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
     step "Starting Podman's Docker-compatible API on $sock"
     rm -f "$sock"
-    CONTAINERS_CONF="$CONTAINERS_CONF" setsid nohup podman system service --time=0 "unix://$sock" \
+    echo "$settings" >"$DATA_DIR/podman-service.settings"
+    CONTAINERS_CONF="$CONTAINERS_CONF" CONTAINERS_REGISTRIES_CONF="$CONTAINERS_REGISTRIES_CONF" \
+      setsid nohup podman system service --time=0 "unix://$sock" \
       >"$DATA_DIR/podman-service.log" 2>&1 < /dev/null &
     local i
     for i in $(seq 1 50); do

@@ -203,6 +203,133 @@ impl DockerExecutor {
         ))
     }
 
+    /// Builds the image `spec` runs in (the base image plus the checkout, or the
+    /// repository's own Dockerfile), tagged `tag`; returns its id (`sha256:…`).
+    pub async fn build_image(
+        &self,
+        spec: &RunSpec,
+        tag: &str,
+        log: &LogSink,
+    ) -> Result<Option<String>, ExecError> {
+        if spec.use_dockerfile {
+            log.system("building the image from the repository's Dockerfile")
+                .await;
+        } else {
+            log.system(format!("building the image: {} + checkout", spec.image))
+                .await;
+        }
+        let context = Self::context(spec).await?;
+        let mut labels = HashMap::new();
+        labels.insert("lectern.build", spec.build_id.to_string());
+        let options = BuildImageOptionsBuilder::new()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            // Every build's image is its own: a cache only races with other builds' clean-up.
+            .nocache(true)
+            .networkmode("none")
+            .labels(&labels)
+            .build();
+        let docker = self.docker()?;
+        let mut stream = docker.build_image(
+            options,
+            None,
+            Some(bollard::body_full(bytes::Bytes::from(context))),
+        );
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail {
+                        return Err(ExecError::new(format!(
+                            "building the image failed: {}",
+                            detail.message.unwrap_or_default().trim()
+                        )));
+                    }
+                    // The student's own Dockerfile's steps are theirs to read.
+                    if let Some(line) = info.stream.filter(|l| !l.trim().is_empty())
+                        && spec.use_dockerfile
+                    {
+                        log.write(LogStream::System, bytes::Bytes::from(line)).await;
+                    }
+                }
+                Err(err) => return Err(engine_error("building the image", &err, &spec.image)),
+            }
+        }
+        Ok(docker
+            .inspect_image(tag)
+            .await
+            .ok()
+            .and_then(|inspected| inspected.id))
+    }
+
+    /// Pushes the local image `tag` to `registry` as `{registry.repository}:{name}` and
+    /// returns its reference by digest (`…@sha256:…`), which a cluster pulls exactly.
+    pub async fn push(
+        &self,
+        tag: &str,
+        registry: &Registry,
+        name: &str,
+    ) -> Result<String, ExecError> {
+        let docker = self.docker()?;
+        let repository = &registry.repository;
+        docker
+            .tag_image(
+                tag,
+                Some(
+                    bollard::query_parameters::TagImageOptionsBuilder::new()
+                        .repo(repository)
+                        .tag(name)
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(|e| engine_error("tagging the image for the registry", &e, ""))?;
+        let credentials =
+            registry
+                .username
+                .as_ref()
+                .map(|username| bollard::auth::DockerCredentials {
+                    username: Some(username.clone()),
+                    password: registry.password.as_ref().map(|p| p.expose().to_owned()),
+                    serveraddress: Some(registry.host().to_owned()),
+                    ..bollard::auth::DockerCredentials::default()
+                });
+        let options = bollard::query_parameters::PushImageOptionsBuilder::new()
+            .tag(name)
+            .build();
+        let mut stream = docker.push_image(repository, Some(options), credentials);
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| engine_error("pushing the image", &e, ""))?;
+            if let Some(detail) = info.error_detail {
+                return Err(ExecError::new(format!(
+                    "pushing the image to {} failed: {}",
+                    registry.host(),
+                    detail.message.unwrap_or_default().trim()
+                )));
+            }
+            if let Some(found) = info.status.as_deref().and_then(pushed_digest) {
+                digest = Some(found);
+            }
+        }
+        // The registry holds it now; the local name for it is not needed.
+        let _ = docker
+            .remove_image(
+                &format!("{repository}:{name}"),
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+        let digest = digest.ok_or_else(|| {
+            ExecError::new(format!(
+                "the registry {} did not say which digest it stored",
+                registry.host()
+            ))
+        })?;
+        Ok(format!("{repository}@{digest}"))
+    }
+
     /// The build context: a generated Dockerfile and the checkout, or the checkout alone
     /// when it brings its own Dockerfile.
     async fn context(spec: &RunSpec) -> Result<Vec<u8>, ExecError> {
@@ -238,56 +365,8 @@ impl Executor for DockerExecutor {
 
     async fn prepare(&self, spec: &RunSpec, log: &LogSink) -> Result<DockerHandle, ExecError> {
         let tag = image_tag(&self.scope, spec.build_id);
-        if spec.use_dockerfile {
-            log.system("building the image from the repository's Dockerfile")
-                .await;
-        } else {
-            log.system(format!("building the image: {} + checkout", spec.image))
-                .await;
-        }
-        let context = Self::context(spec).await?;
-        let mut labels = HashMap::new();
-        labels.insert("lectern.build", spec.build_id.to_string());
-        let options = BuildImageOptionsBuilder::new()
-            .dockerfile("Dockerfile")
-            .t(&tag)
-            .rm(true)
-            .forcerm(true)
-            // Every build's image is its own: a cache only races with other builds' clean-up.
-            .nocache(true)
-            .networkmode("none")
-            .labels(&labels)
-            .build();
+        let image = self.build_image(spec, &tag, log).await?;
         let docker = self.docker()?;
-        let mut stream = docker.build_image(
-            options,
-            None,
-            Some(bollard::body_full(bytes::Bytes::from(context))),
-        );
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(detail) = info.error_detail {
-                        return Err(ExecError::new(format!(
-                            "building the image failed: {}",
-                            detail.message.unwrap_or_default().trim()
-                        )));
-                    }
-                    // The student's own Dockerfile's steps are theirs to read.
-                    if let Some(line) = info.stream.filter(|l| !l.trim().is_empty())
-                        && spec.use_dockerfile
-                    {
-                        log.write(LogStream::System, bytes::Bytes::from(line)).await;
-                    }
-                }
-                Err(err) => return Err(engine_error("building the image", &err, &spec.image)),
-            }
-        }
-        let image = docker
-            .inspect_image(&tag)
-            .await
-            .ok()
-            .and_then(|inspected| inspected.id);
         let container = container_name(&self.scope, spec.build_id);
         let options = CreateContainerOptionsBuilder::new()
             .name(&container)
@@ -445,6 +524,35 @@ impl Executor for DockerExecutor {
     }
 }
 
+/// Where images built per build are pushed (`LECTERN_REGISTRY`): a repository such as
+/// `registry.example.edu/lectern/builds`, with credentials when it needs them.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    pub repository: String,
+    pub username: Option<String>,
+    pub password: Option<crate::config::Secret>,
+}
+
+impl Registry {
+    /// The registry's host (and port): what credentials are for.
+    pub fn host(&self) -> &str {
+        self.repository
+            .split('/')
+            .next()
+            .unwrap_or(&self.repository)
+    }
+}
+
+/// The digest in an engine's push status (`1: digest: sha256:… size: 345`).
+pub fn pushed_digest(status: &str) -> Option<String> {
+    let rest = &status[status.find("digest: sha256:")? + "digest: ".len()..];
+    let digest: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || *c == ':' || c.is_ascii_alphanumeric())
+        .collect();
+    (digest.len() == "sha256:".len() + 64).then_some(digest)
+}
+
 fn is_not_found(err: &bollard::errors::Error) -> bool {
     matches!(
         err,
@@ -548,6 +656,23 @@ mod tests {
                 .expect("tmpfs")
                 .contains_key("/workspace")
         );
+    }
+
+    #[test]
+    fn the_pushed_digest_is_read_from_the_engines_status() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            pushed_digest(&format!("build-42: digest: {digest} size: 345")),
+            Some(digest)
+        );
+        assert_eq!(pushed_digest("Pushing [=====>   ]"), None);
+        assert_eq!(pushed_digest("digest: sha256:short size: 1"), None);
+        let registry = Registry {
+            repository: "127.0.0.1:5000/lectern/builds".into(),
+            username: None,
+            password: None,
+        };
+        assert_eq!(registry.host(), "127.0.0.1:5000");
     }
 
     #[test]

@@ -1,0 +1,243 @@
+//! Images built per build: the image is built through the container engine's Docker API
+//! (Podman here), pushed to a real registry this test starts (Debian's `docker-registry`, the
+//! CNCF distribution registry), and pulled back by the digest a Kubernetes Job would name;
+//! the test command then runs in what was pulled.
+
+mod support;
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use futures::StreamExt as _;
+use lectern::builds::log::LogWriter;
+use lectern::db::enums::BuildTrigger;
+use lectern::db::models::{Build, BuildRequest};
+use lectern::executor::docker::{DockerExecutor, Registry};
+use lectern::executor::kubernetes::manifest::{self, Code};
+use lectern::executor::{Executor as _, RunSpec};
+use support::TestApp;
+
+/// A registry on 127.0.0.1 (the port the scripts mark insecure for Podman), stopped and
+/// emptied when dropped.
+struct LocalRegistry {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    address: String,
+}
+
+impl LocalRegistry {
+    fn start() -> anyhow::Result<Self> {
+        let port = std::env::var("LECTERN_TEST_REGISTRY_PORT").unwrap_or_else(|_| "50505".into());
+        let address = format!("127.0.0.1:{port}");
+        let dir = std::env::temp_dir().join(format!("lectern-registry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+                dir.join("data").display()
+            ),
+        )?;
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("cannot start docker-registry (scripts/test installs it): {e}")
+            })?;
+        let registry = Self {
+            child,
+            dir,
+            address,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&registry.address).is_ok() {
+                return Ok(registry);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("the registry did not listen on {}", registry.address)
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -> anyhow::Result<()>
+{
+    let registry = LocalRegistry::start()?;
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let executor = DockerExecutor::connect(Some(&host), false, "regtest")?;
+
+    // A build to hang the log on, and a checkout with a passing test.
+    let (app, repository) = TestApp::with_repository().await?;
+    let mut conn = app.db.conn().await?;
+    let build = Build::enqueue(
+        &mut conn,
+        &repository,
+        &BuildRequest {
+            trigger: BuildTrigger::Manual,
+            branch: Some("main".into()),
+            pr_number: None,
+            commit_sha: "0123456789abcdef0123456789abcdef01234567".into(),
+            commit_message: "per build".into(),
+            commit_author: None,
+        },
+        None,
+        chrono::Utc::now(),
+        false,
+    )
+    .await?;
+    let checkout = std::env::temp_dir().join(format!("lectern-registry-src-{}", build.id));
+    std::fs::create_dir_all(&checkout)?;
+    std::fs::write(
+        checkout.join("test_pulled.py"),
+        "import unittest\n\nclass Pulled(unittest.TestCase):\n    def test_runs(self):\n        print('RAN-FROM-THE-REGISTRY')\n",
+    )?;
+    let spec = RunSpec {
+        build_id: build.id,
+        checkout: checkout.clone(),
+        image: "localhost/lectern-python:3.11".into(),
+        command: "python3 -m unittest -v".into(),
+        timeout: Duration::from_secs(60),
+        memory_mb: 256,
+        cpu_millis: 1000,
+        pids_limit: 128,
+        workspace_mb: 64,
+        use_dockerfile: false,
+        report_path: None,
+        report_marker: String::new(),
+        origin: None,
+    };
+    let (sink, writer) = LogWriter::start(&app.app, build.id, 1 << 20).await?;
+    let tag = lectern::executor::docker::image_tag("regtest", build.id);
+    let built = executor.build_image(&spec, &tag, &sink).await?;
+    let target = Registry {
+        repository: format!("{}/lectern/builds", registry.address),
+        username: None,
+        password: None,
+    };
+    let reference = executor
+        .push(&tag, &target, &format!("build-{}", build.id))
+        .await?;
+    drop(sink);
+    writer.finish().await;
+    assert!(
+        reference.starts_with(&format!("{}/lectern/builds@sha256:", registry.address)),
+        "{reference}"
+    );
+    assert!(built.is_some());
+
+    // Nothing of it left locally: what runs next comes from the registry.
+    let docker = Docker::connect_with_socket(&host, 120, bollard::API_DEFAULT_VERSION)?;
+    executor.cleanup(build.id).await;
+    assert!(
+        docker.inspect_image(&tag).await.is_err(),
+        "the local image is gone"
+    );
+    let pull = bollard::query_parameters::CreateImageOptionsBuilder::new()
+        .from_image(&reference)
+        .build();
+    let mut pulling = docker.create_image(Some(pull), None, None);
+    while let Some(step) = pulling.next().await {
+        step?;
+    }
+
+    // The Job for this build would run exactly that digest, with no fetch of its own.
+    let job = manifest::job(&manifest::BuildJob {
+        scope: "regtest".into(),
+        namespace: "lectern-builds".into(),
+        build_id: build.id,
+        course_id: build.course_id,
+        assignment_id: build.assignment_id,
+        image: reference.clone(),
+        command: spec.command.clone(),
+        code: Code::InImage,
+        git_image: String::new(),
+        timeout_seconds: 60,
+        memory_mb: 256,
+        cpu_millis: 1000,
+        workspace_mb: 64,
+        runtime_class: None,
+        ttl_seconds: 60,
+        image_pull_secret: Some("lectern-registry".into()),
+        report_path: None,
+        report_marker: String::new(),
+    });
+    let pod = job.spec.and_then(|s| s.template.spec).expect("pod");
+    assert_eq!(pod.containers[0].image.as_deref(), Some(reference.as_str()));
+    assert!(pod.init_containers.is_none());
+
+    // Run the pulled image as the Job's container would: the code is at /src.
+    let name = format!("lectern-regtest-run-{}", build.id);
+    docker
+        .create_container(
+            Some(
+                bollard::query_parameters::CreateContainerOptionsBuilder::new()
+                    .name(&name)
+                    .build(),
+            ),
+            ContainerCreateBody {
+                image: Some(reference.clone()),
+                cmd: Some(vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "cd /src && python3 -m unittest -v 2>&1".into(),
+                ]),
+                user: Some("1000:1000".into()),
+                network_disabled: Some(true),
+                ..ContainerCreateBody::default()
+            },
+        )
+        .await?;
+    docker.start_container(&name, None).await?;
+    let _ = docker.wait_container(&name, None).next().await;
+    let mut output = String::new();
+    let mut logs = docker.logs(
+        &name,
+        Some(
+            bollard::query_parameters::LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .build(),
+        ),
+    );
+    while let Some(chunk) = logs.next().await {
+        output.push_str(&chunk?.to_string());
+    }
+    let _ = docker
+        .remove_container(
+            &name,
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .build(),
+            ),
+        )
+        .await;
+    let _ = docker
+        .remove_image(
+            &reference,
+            Some(
+                bollard::query_parameters::RemoveImageOptionsBuilder::new()
+                    .force(true)
+                    .build(),
+            ),
+            None,
+        )
+        .await;
+    let _ = std::fs::remove_dir_all(&checkout);
+    assert!(output.contains("RAN-FROM-THE-REGISTRY"), "{output}");
+    assert!(output.contains("OK"), "{output}");
+    Ok(())
+}
