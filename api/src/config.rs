@@ -144,6 +144,16 @@ pub struct KubernetesConfig {
     /// `LECTERN_K8S_UNSCHEDULABLE_SECONDS` — how long a build may wait for a node before it
     /// errors (default 120; an autoscaler may add one meanwhile).
     pub unschedulable: Duration,
+    /// `LECTERN_REGISTRY` — build each build's image on this server's container engine
+    /// (`DOCKER_HOST`) and push it to this repository (`registry.example.edu/lectern/builds`)
+    /// instead of fetching the commit in the cluster; unset: fetch in the cluster.
+    pub registry: Option<String>,
+    /// `LECTERN_REGISTRY_USERNAME` / `LECTERN_REGISTRY_PASSWORD` — to push there.
+    pub registry_username: Option<String>,
+    pub registry_password: Option<Secret>,
+    /// `LECTERN_K8S_PULL_SECRET` — the `dockerconfigjson` Secret in the builds namespace the
+    /// cluster pulls those images with.
+    pub pull_secret: Option<String>,
 }
 
 /// Credentials of the GitHub OAuth app.
@@ -504,6 +514,12 @@ fn build_config<F: Fn(&str) -> Option<String>>(
             .filter(|c| !c.trim().is_empty()),
         ttl_seconds: ttl_seconds?,
         unschedulable: Duration::from_secs(unschedulable?),
+        registry: env.get("LECTERN_REGISTRY").filter(|r| !r.trim().is_empty()),
+        registry_username: env.get("LECTERN_REGISTRY_USERNAME"),
+        registry_password: env.get("LECTERN_REGISTRY_PASSWORD").map(Secret),
+        pull_secret: env
+            .get("LECTERN_K8S_PULL_SECRET")
+            .filter(|s| !s.trim().is_empty()),
     };
     Some(BuildConfig {
         executor: executor?,

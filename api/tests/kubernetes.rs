@@ -13,7 +13,7 @@ use kube::client::Body;
 use lectern::builds::log::LogWriter;
 use lectern::db::enums::BuildTrigger;
 use lectern::db::models::{Build, BuildRequest, LogChunk};
-use lectern::executor::kubernetes::{KubernetesExecutor, Settings};
+use lectern::executor::kubernetes::{KubernetesExecutor, PerBuild, Settings};
 use lectern::executor::{self, Ending, Origin, RunSpec};
 use serde_json::{Value, json};
 use support::TestApp;
@@ -203,6 +203,16 @@ struct Run {
 
 /// Runs one build through the executor while the mock plays `steps`.
 async fn run(steps: Vec<Step>, token: bool, cancel_after: Option<Duration>) -> anyhow::Result<Run> {
+    run_with(steps, token, cancel_after, None).await
+}
+
+/// Like [`run`], building and pushing the build's image first with `per_build`.
+async fn run_with(
+    steps: Vec<Step>,
+    token: bool,
+    cancel_after: Option<Duration>,
+    per_build: Option<PerBuild>,
+) -> anyhow::Result<Run> {
     let (app, repository) = TestApp::with_repository().await?;
     let mut conn = app.db.conn().await?;
     let build = Build::enqueue(
@@ -232,13 +242,23 @@ async fn run(steps: Vec<Step>, token: bool, cancel_after: Option<Duration>) -> a
             ttl_seconds: 600,
             unschedulable_grace: Duration::ZERO,
             poll: Duration::from_millis(5),
+            per_build: per_build.clone(),
         },
         SCOPE,
     );
+    let checkout = std::env::temp_dir().join(format!("lectern-k8s-src-{}", build.id));
+    std::fs::create_dir_all(&checkout)?;
+    std::fs::write(checkout.join("test_k8s.py"), "import unittest\n")?;
     let spec = RunSpec {
         build_id: build.id,
-        checkout: std::path::PathBuf::new(),
-        image: "registry.example.edu/cs101/python:3.11".into(),
+        checkout: checkout.clone(),
+        // A cluster pulls the assignment's image from its registry; an image built here
+        // starts from a base image this machine has.
+        image: if per_build.is_some() {
+            "localhost/lectern-python:3.11".into()
+        } else {
+            "registry.example.edu/cs101/python:3.11".into()
+        },
         command: "python3 -m unittest -v".into(),
         timeout: Duration::from_secs(60),
         memory_mb: 256,
@@ -273,7 +293,10 @@ async fn run(steps: Vec<Step>, token: bool, cancel_after: Option<Duration>) -> a
     drop(sink);
     writer.finish().await;
     drop(executor);
-    let seen = server.await??;
+    let _ = std::fs::remove_dir_all(&checkout);
+    let seen = server
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}; the run ended {ending:?}"))?;
     let log: Vec<u8> = LogChunk::list(&mut conn, build.id, None, 10_000)
         .await?
         .into_iter()
@@ -569,5 +592,66 @@ async fn a_cancelled_build_deletes_its_job_with_its_pod_first() -> anyhow::Resul
     ]);
     let cancelled = run(steps, false, Some(Duration::from_millis(300))).await?;
     assert_eq!(cancelled.ending, Ending::Cancelled, "{:#?}", cancelled.seen);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_digest()
+-> anyhow::Result<()> {
+    let registry = support::registry::LocalRegistry::start()?;
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let per_build = PerBuild {
+        builder: lectern::executor::DockerExecutor::connect(Some(&host), false, "k8sreg")?,
+        registry: lectern::executor::docker::Registry {
+            repository: format!("{}/lectern/builds", registry.address),
+            username: None,
+            password: None,
+        },
+        pull_secret: Some("lectern-registry".into()),
+    };
+    // No fetch in the cluster and no credentials Secret, even for a private repository:
+    // the Job runs the pushed image by digest, pulled with the registry's Secret.
+    let mut steps = vec![Step {
+        check: Some(|body| {
+            let pod = &body["spec"]["template"]["spec"];
+            let image = pod["containers"][0]["image"].as_str().unwrap_or_default();
+            assert!(image.contains("/lectern/builds@sha256:"), "{image}");
+            assert!(pod["initContainers"].is_null(), "{pod}");
+            assert_eq!(pod["imagePullSecrets"][0]["name"], "lectern-registry");
+        }),
+        ..step(Method::POST, jobs(), 201, job(json!([])))
+    }];
+    steps.extend([
+        step(
+            Method::GET,
+            format!("{}?labelSelector=job-name%3Dlectern-{SCOPE}-build-", pods()),
+            200,
+            list(vec![pod("Running", DONE(), json!({ "running": {} }))]),
+        ),
+        step(
+            Method::GET,
+            format!("{}/build-pod/log?container=tests&follow=true", pods()),
+            200,
+            json!("OK\n"),
+        ),
+        step(Method::GET, the_job(), 200, job(json!([]))),
+        step(
+            Method::GET,
+            format!("{}/build-pod", pods()),
+            200,
+            pod("Succeeded", DONE(), DONE()),
+        ),
+    ]);
+    steps.extend(cleanup());
+    let run = run_with(steps, true, None, Some(per_build)).await?;
+    let Ending::Exited { exit, .. } = &run.ending else {
+        anyhow::bail!("{:?}\n{:#?}", run.ending, run.seen);
+    };
+    assert_eq!(exit.code, Some(0));
+    assert!(
+        run.log.contains("pushing the image to 127.0.0.1:"),
+        "{}",
+        run.log
+    );
     Ok(())
 }

@@ -18,64 +18,10 @@ use lectern::executor::kubernetes::manifest::{self, Code};
 use lectern::executor::{Executor as _, RunSpec};
 use support::TestApp;
 
-/// A registry on 127.0.0.1 (the port the scripts mark insecure for Podman), stopped and
-/// emptied when dropped.
-struct LocalRegistry {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-    address: String,
-}
-
-impl LocalRegistry {
-    fn start() -> anyhow::Result<Self> {
-        let port = std::env::var("LECTERN_TEST_REGISTRY_PORT").unwrap_or_else(|_| "50505".into());
-        let address = format!("127.0.0.1:{port}");
-        let dir = std::env::temp_dir().join(format!("lectern-registry-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
-                dir.join("data").display()
-            ),
-        )?;
-        let child = std::process::Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                anyhow::anyhow!("cannot start docker-registry (scripts/test installs it): {e}")
-            })?;
-        let registry = Self {
-            child,
-            dir,
-            address,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(&registry.address).is_ok() {
-                return Ok(registry);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        anyhow::bail!("the registry did not listen on {}", registry.address)
-    }
-}
-
-impl Drop for LocalRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -> anyhow::Result<()>
 {
-    let registry = LocalRegistry::start()?;
+    let registry = support::registry::LocalRegistry::start()?;
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     let executor = DockerExecutor::connect(Some(&host), false, "regtest")?;
 

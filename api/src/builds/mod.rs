@@ -58,6 +58,24 @@ impl Executors {
                             ttl_seconds: k.ttl_seconds,
                             unschedulable_grace: k.unschedulable,
                             poll: Duration::from_secs(1),
+                            per_build: match &k.registry {
+                                Some(repository) => Some(crate::executor::kubernetes::PerBuild {
+                                    builder: DockerExecutor::connect(
+                                        builds.docker_host.as_deref(),
+                                        false,
+                                        &crate::executor::scope_for(
+                                            app.config.database_url.expose(),
+                                        ),
+                                    )?,
+                                    registry: crate::executor::docker::Registry {
+                                        repository: repository.clone(),
+                                        username: k.registry_username.clone(),
+                                        password: k.registry_password.clone(),
+                                    },
+                                    pull_secret: k.pull_secret.clone(),
+                                }),
+                                None => None,
+                            },
                         },
                         &crate::executor::scope_for(app.config.database_url.expose()),
                     )

@@ -8,6 +8,7 @@ pub mod git;
 pub mod github;
 pub mod pipeline;
 pub mod process;
+pub mod registry;
 pub mod ws;
 
 use std::collections::HashMap;
