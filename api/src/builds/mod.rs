@@ -39,7 +39,7 @@ const POLL: Duration = Duration::from_secs(2);
 pub enum Executors {
     Docker(DockerExecutor),
     Local(LocalExecutor),
-    Kubernetes(KubernetesExecutor),
+    Kubernetes(Box<KubernetesExecutor>),
 }
 
 impl Executors {
@@ -49,7 +49,7 @@ impl Executors {
         Ok(match builds.executor {
             ExecutorChoice::Kubernetes => {
                 let k = &builds.kubernetes;
-                Some(Self::Kubernetes(
+                Some(Self::Kubernetes(Box::new(
                     KubernetesExecutor::connect(
                         crate::executor::kubernetes::Settings {
                             namespace: k.namespace.clone(),
@@ -80,7 +80,7 @@ impl Executors {
                         &crate::executor::scope_for(app.config.database_url.expose()),
                     )
                     .await?,
-                ))
+                )))
             }
             ExecutorChoice::None => None,
             ExecutorChoice::Local => Some(Self::Local(LocalExecutor::new(
@@ -217,7 +217,7 @@ async fn run(app: App, executors: Executors) {
                                     execute(&app, e, &worker, build, cancel).await;
                                 }
                                 Executors::Kubernetes(e) => {
-                                    execute(&app, e, &worker, build, cancel).await;
+                                    execute(&app, &**e, &worker, build, cancel).await;
                                 }
                             }
                             running
