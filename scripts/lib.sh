@@ -142,12 +142,15 @@ use_test_database() {
   export LECTERN_TEST_DATABASE_URL
 }
 
-# ensure_container_engine — Podman serving the Docker Engine API on a unix socket, exported
-# as DOCKER_HOST. Uses DOCKER_HOST as given when something answers there already. Podman's
-# configuration for these machines (runc, cgroupfs, ulimits a container may set) is written
-# to $DATA_DIR/containers.conf and passed through CONTAINERS_CONF.
 # The port of the image registry the tests start (scripts mark it insecure for Podman).
 export LECTERN_TEST_REGISTRY_PORT="${LECTERN_TEST_REGISTRY_PORT:-50505}"
+
+# ensure_container_engine — Podman serving the Docker Engine API on a unix socket, exported
+# as DOCKER_HOST. Uses DOCKER_HOST as given when it is another engine that answers. Podman's
+# configuration for these machines (runc, cgroupfs, ulimits a container may set; the tests'
+# registry) is written beside the socket, not in a checkout — the service outlives
+# checkouts (CI's clones are deleted) — and passed through CONTAINERS_CONF and
+# CONTAINERS_REGISTRIES_CONF; a service started with other settings is started again.
 
 ensure_container_engine() {
   # An engine of the caller's own (DOCKER_HOST set, and not ours) is used as it is.
@@ -159,7 +162,8 @@ ensure_container_engine() {
   local dir="${LECTERN_ENGINE_DIR:-/run/lectern}"
   local sock="$dir/podman.sock"
   as_root mkdir -p "$dir" "$DATA_DIR"
-  export CONTAINERS_CONF="$DATA_DIR/containers.conf"
+  [[ -w "$dir" ]] || as_root chown "$(id -u):$(id -g)" "$dir"
+  export CONTAINERS_CONF="$dir/containers.conf"
   cat >"$CONTAINERS_CONF.tmp" <<'CONF'
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
@@ -170,7 +174,7 @@ CONF
   mv "$CONTAINERS_CONF.tmp" "$CONTAINERS_CONF"
   # Images are made locally (no public registry can be reached); the only registry is the
   # one the tests start on 127.0.0.1:$LECTERN_TEST_REGISTRY_PORT, over plain HTTP.
-  export CONTAINERS_REGISTRIES_CONF="$DATA_DIR/registries.conf"
+  export CONTAINERS_REGISTRIES_CONF="$dir/registries.conf"
   cat >"$CONTAINERS_REGISTRIES_CONF.tmp" <<CONF
 unqualified-search-registries = []
 [[registry]]
@@ -182,23 +186,23 @@ CONF
   # A service started with other settings (an older checkout's) is started again.
   local settings
   settings="$(cat "$CONTAINERS_CONF" "$CONTAINERS_REGISTRIES_CONF" | sha256sum | cut -c1-16)"
-  if [[ "$(cat "$DATA_DIR/podman-service.settings" 2>/dev/null)" != "$settings" ]]; then
+  if [[ "$(cat "$dir/podman-service.settings" 2>/dev/null)" != "$settings" ]]; then
     pkill -f "podman system service --time=0 unix://$sock" 2>/dev/null || true
     sleep 0.5
   fi
   if ! curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
     step "Starting Podman's Docker-compatible API on $sock"
     rm -f "$sock"
-    echo "$settings" >"$DATA_DIR/podman-service.settings"
+    echo "$settings" >"$dir/podman-service.settings"
     CONTAINERS_CONF="$CONTAINERS_CONF" CONTAINERS_REGISTRIES_CONF="$CONTAINERS_REGISTRIES_CONF" \
       setsid nohup podman system service --time=0 "unix://$sock" \
-      >"$DATA_DIR/podman-service.log" 2>&1 < /dev/null &
+      >"$dir/podman-service.log" 2>&1 < /dev/null &
     local i
     for i in $(seq 1 50); do
       curl -fsS --max-time 1 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && return 0
       sleep 0.2
     done
-    tail -20 "$DATA_DIR/podman-service.log" >&2
+    tail -20 "$dir/podman-service.log" >&2
     die "Podman's API did not answer on $sock (log above)"
   fi
 }

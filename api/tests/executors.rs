@@ -101,6 +101,7 @@ fn spec(command: &str) -> RunSpec {
         report_path: None,
         report_marker: String::new(),
         origin: None,
+        image_per_build: false,
     }
 }
 

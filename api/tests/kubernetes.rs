@@ -203,15 +203,17 @@ struct Run {
 
 /// Runs one build through the executor while the mock plays `steps`.
 async fn run(steps: Vec<Step>, token: bool, cancel_after: Option<Duration>) -> anyhow::Result<Run> {
-    run_with(steps, token, cancel_after, None).await
+    run_with(steps, token, cancel_after, None, false).await
 }
 
-/// Like [`run`], building and pushing the build's image first with `per_build`.
+/// Like [`run`], on an executor that can build images per build (`per_build`), for an
+/// assignment that asks for one (`image_per_build`) or not.
 async fn run_with(
     steps: Vec<Step>,
     token: bool,
     cancel_after: Option<Duration>,
     per_build: Option<PerBuild>,
+    image_per_build: bool,
 ) -> anyhow::Result<Run> {
     let (app, repository) = TestApp::with_repository().await?;
     let mut conn = app.db.conn().await?;
@@ -254,7 +256,7 @@ async fn run_with(
         checkout: checkout.clone(),
         // A cluster pulls the assignment's image from its registry; an image built here
         // starts from a base image this machine has.
-        image: if per_build.is_some() {
+        image: if image_per_build {
             "localhost/lectern-python:3.11".into()
         } else {
             "registry.example.edu/cs101/python:3.11".into()
@@ -275,6 +277,7 @@ async fn run_with(
             commit: build.commit_sha.clone(),
             token: token.then(|| lectern::config::Secret::new("ghs_k8s_token")),
         }),
+        image_per_build,
     };
     let (sink, writer) = LogWriter::start(&app.app, build.id, 1 << 20).await?;
     let cancel = CancellationToken::new();
@@ -643,7 +646,7 @@ async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_diges
         ),
     ]);
     steps.extend(cleanup());
-    let run = run_with(steps, true, None, Some(per_build)).await?;
+    let run = run_with(steps, true, None, Some(per_build), true).await?;
     let Ending::Exited { exit, .. } = &run.ending else {
         anyhow::bail!("{:?}\n{:#?}", run.ending, run.seen);
     };
@@ -652,6 +655,69 @@ async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_diges
         run.log.contains("pushing the image to 127.0.0.1:"),
         "{}",
         run.log
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_assignment_chooses_its_image_source() -> anyhow::Result<()> {
+    // An assignment that asks for an image per build, on a server without a registry: the
+    // build errors before anything reaches the cluster, saying what to set.
+    let refused = run_with(cleanup(), false, None, None, true).await?;
+    let Ending::Errored(why) = &refused.ending else {
+        anyhow::bail!("{:?}", refused.ending);
+    };
+    assert!(why.contains("set LECTERN_REGISTRY"), "{why}");
+
+    // With a registry, an assignment that runs its own image still fetches in the cluster.
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let per_build = PerBuild {
+        builder: lectern::executor::DockerExecutor::connect(Some(&host), false, "k8sreg")?,
+        registry: lectern::executor::docker::Registry {
+            repository: "127.0.0.1:1/unused".into(),
+            username: None,
+            password: None,
+        },
+        pull_secret: None,
+    };
+    let mut steps = vec![Step {
+        check: Some(|body| {
+            let pod = &body["spec"]["template"]["spec"];
+            assert_eq!(pod["initContainers"][0]["name"], "fetch", "{pod}");
+            assert_eq!(
+                pod["containers"][0]["image"],
+                "registry.example.edu/cs101/python:3.11"
+            );
+        }),
+        ..step(Method::POST, jobs(), 201, job(json!([])))
+    }];
+    steps.extend([
+        step(
+            Method::GET,
+            format!("{}?labelSelector=job-name%3Dlectern-{SCOPE}-build-", pods()),
+            200,
+            list(vec![pod("Succeeded", DONE(), DONE())]),
+        ),
+        step(
+            Method::GET,
+            format!("{}/build-pod/log?container=tests&follow=true", pods()),
+            200,
+            json!("OK\n"),
+        ),
+        step(Method::GET, the_job(), 200, job(json!([]))),
+        step(
+            Method::GET,
+            format!("{}/build-pod", pods()),
+            200,
+            pod("Succeeded", DONE(), DONE()),
+        ),
+    ]);
+    steps.extend(cleanup());
+    let fetched = run_with(steps, false, None, Some(per_build), false).await?;
+    assert!(
+        matches!(&fetched.ending, Ending::Exited { exit, .. } if exit.code == Some(0)),
+        "{:?}",
+        fetched.ending
     );
     Ok(())
 }

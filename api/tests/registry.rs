@@ -64,6 +64,7 @@ async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -
         report_path: None,
         report_marker: String::new(),
         origin: None,
+        image_per_build: false,
     };
     let (sink, writer) = LogWriter::start(&app.app, build.id, 1 << 20).await?;
     let tag = lectern::executor::docker::image_tag("regtest", build.id);

@@ -175,6 +175,9 @@ pub struct AssignmentRow {
     pub graded_run_period_hours: i64,
     /// The viewer's own graded runs against the limit.
     pub my_graded_runs: Option<GradedRuns>,
+    /// On Kubernetes: `ASSIGNMENT` or `PER_BUILD`.
+    #[serde(default)]
+    pub image_source: String,
     /// The viewer's own for a student; every linked one for staff.
     pub repositories: Vec<RepositoryRow>,
 }

@@ -733,6 +733,7 @@ async fn run_steps<E: Executor>(
             commit: build.commit_sha.clone(),
             token: token.clone().map(crate::config::Secret::new),
         }),
+        image_per_build: assignment.image_source == crate::db::enums::ImageSource::PerBuild,
     };
     // With hidden tests to run after, a copy of the commit as fetched, for them to run in.
     let hidden_src = workdir.join("hidden-run");
@@ -814,6 +815,7 @@ async fn run_steps<E: Executor>(
         // The hidden tests exist only in this server's copy: no executor may fetch the
         // plain commit in its place.
         origin: None,
+        image_per_build: true,
         ..spec
     };
     ran.hidden = Some(executor::drive(executor, &hidden_spec, &sink.hidden(), cancel).await);

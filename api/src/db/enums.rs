@@ -184,6 +184,17 @@ text_enum! {
 }
 
 text_enum! {
+    /// Where a build's image comes from on Kubernetes.
+    #[derive(async_graphql::Enum)]
+    pub enum ImageSource {
+        /// The assignment's image, with the commit fetched in the cluster.
+        Assignment = "assignment",
+        /// An image built for the build (base image + checkout), pushed to the registry.
+        PerBuild = "per_build",
+    }
+}
+
+text_enum! {
     /// The state of a repository's webhook on GitHub.
     #[derive(async_graphql::Enum)]
     pub enum WebhookStatus {

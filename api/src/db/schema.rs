@@ -34,6 +34,7 @@ diesel::table! {
         protected_paths -> Array<Nullable<Text>>,
         graded_run_limit -> Nullable<Int4>,
         graded_run_period_hours -> Int4,
+        image_source -> Text,
     }
 }
 

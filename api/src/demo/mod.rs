@@ -93,6 +93,7 @@ pub async fn seed(conn: &mut AsyncPgConnection) -> anyhow::Result<Seeded> {
                 protected_paths: Vec::new(),
                 graded_run_limit: None,
                 graded_run_period_hours: 24,
+                image_source: crate::db::enums::ImageSource::Assignment,
             },
         )
         .await?;

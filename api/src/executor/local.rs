@@ -258,6 +258,7 @@ mod tests {
             report_path: None,
             report_marker: String::new(),
             origin: None,
+            image_per_build: false,
         }
     }
 

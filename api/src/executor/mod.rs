@@ -53,6 +53,9 @@ pub struct RunSpec {
     /// Where the checkout came from, for executors that fetch it themselves (a Kubernetes
     /// Job's init container); `None` when only the checkout on this server will do.
     pub origin: Option<Origin>,
+    /// Run an image built for this build rather than fetch the commit into the assignment's
+    /// image (Kubernetes; the other executors always build one).
+    pub image_per_build: bool,
 }
 
 /// Where a build's code comes from, and what it belongs to.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::context::{db, parse_id, signed_in};
 use super::repositories::RepositoryNode;
 use crate::auth::{CourseAccess, Need, access};
-use crate::db::enums::{GradePolicy, LatePolicy, Role};
+use crate::db::enums::{GradePolicy, ImageSource, LatePolicy, Role};
 use crate::db::models::{
     Assignment, AssignmentChanges, Extension, Membership, NewAssignment, Repository,
 };
@@ -87,6 +87,9 @@ struct CreateAssignmentInput {
     graded_run_limit: Option<i32>,
     #[graphql(default = 24)]
     graded_run_period_hours: i32,
+    /// On Kubernetes: the assignment's image (default), or an image built per build.
+    #[graphql(default_with = "ImageSource::Assignment")]
+    image_source: ImageSource,
 }
 
 /// Points for the tests whose name matches `pattern` (`*` any text, `?` one character),
@@ -170,6 +173,7 @@ struct UpdateAssignmentInput {
     /// `null` removes the limit.
     graded_run_limit: MaybeUndefined<i32>,
     graded_run_period_hours: Option<i32>,
+    image_source: Option<ImageSource>,
 }
 
 const TIMEOUT_RANGE: std::ops::RangeInclusive<i32> = 1..=86_400;
@@ -355,6 +359,7 @@ impl AssignmentMutation {
                 PERIOD_RANGE,
                 "hours",
             )?,
+            image_source: input.image_source,
         };
         sources_agree(
             new.hidden_tests_repo.is_some(),
@@ -514,6 +519,7 @@ impl AssignmentMutation {
                 .graded_run_period_hours
                 .map(|h| validate::int_in("gradedRunPeriodHours", h, PERIOD_RANGE, "hours"))
                 .transpose()?,
+            image_source: input.image_source,
             report_path: patch(input.report_path, report_path)?,
             test_points: input.test_points.as_deref().map(points_rules).transpose()?,
             late_policy: input.late_policy,
@@ -684,6 +690,10 @@ impl AssignmentNode {
     }
     async fn graded_run_period_hours(&self) -> i32 {
         self.assignment.graded_run_period_hours
+    }
+    /// On Kubernetes: the assignment's image, or an image built per build.
+    async fn image_source(&self) -> ImageSource {
+        self.assignment.image_source
     }
     /// The viewer's own graded runs against the limit, now; null without a limit.
     async fn my_graded_runs(&self, ctx: &Context<'_>) -> GqlResult<Option<GradedRuns>> {

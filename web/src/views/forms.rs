@@ -97,7 +97,8 @@ pub fn NewCourseForm() -> Element {
 }
 
 /// The fields of the assignment form, in the API's names.
-const ASSIGNMENT_FIELDS: [&str; 21] = [
+const ASSIGNMENT_FIELDS: [&str; 22] = [
+    "imageSource",
     "hiddenTestsPath",
     "hiddenTestsCommand",
     "starterRepo",
@@ -141,6 +142,7 @@ fn assignment_input(event: &FormEvent, editing: bool) -> Result<Value, ApiError>
         "memoryMb": whole(event, "memoryMb", "MiB")?,
         "cpuMillis": whole(event, "cpuMillis", "millicores")?,
         "latePolicy": field("latePolicy"), "gradePolicy": field("gradePolicy"),
+        "imageSource": field("imageSource"),
         "gradedRunPeriodHours": whole(event, "gradedRunPeriodHours", "hours")?,
         // One pattern per line.
         "protectedPaths": field("protectedPaths").lines().map(str::trim)
@@ -296,6 +298,13 @@ pub fn AssignmentForm(
                 Field { label: "Penalty per day (%)", id: "{p}-penalty", error: field_error(&e, "latePenaltyPercent"),
                     input { id: "{p}-penalty", name: "latePenaltyPercent", inputmode: "decimal",
                         initial_value: value(|a| a.late_penalty_percent.clone(), "10") } }
+                Field { label: "On Kubernetes, run", id: "{p}-image-source", error: field_error(&e, "imageSource"),
+                    select { id: "{p}-image-source", name: "imageSource",
+                        for (value, label) in [("ASSIGNMENT", "the image, fetching the commit"), ("PER_BUILD", "an image built per build")] {
+                            option { value, initial_selected: a.as_ref().map_or(value == "ASSIGNMENT", |a| a.image_source == value), "{label}" }
+                        }
+                    }
+                }
                 Field { label: "Grade from", id: "{p}-grade", error: field_error(&e, "gradePolicy"),
                     select { id: "{p}-grade", name: "gradePolicy",
                         for (value, label) in [("LATEST", "the latest build"), ("BEST", "the best build")] {

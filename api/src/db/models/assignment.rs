@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::enums::{GradePolicy, LatePolicy};
+use crate::db::enums::{GradePolicy, ImageSource, LatePolicy};
 use crate::db::schema::assignments;
 
 /// An assignment of a course.
@@ -54,6 +54,8 @@ pub struct Assignment {
     /// Graded runs a student may have in any `graded_run_period_hours`; `None`: no limit.
     pub graded_run_limit: Option<i32>,
     pub graded_run_period_hours: i32,
+    /// On Kubernetes: the assignment's image, or an image built per build.
+    pub image_source: ImageSource,
 }
 
 /// A new assignment, validated by the caller.
@@ -87,6 +89,7 @@ pub struct NewAssignment {
     pub protected_paths: Vec<Option<String>>,
     pub graded_run_limit: Option<i32>,
     pub graded_run_period_hours: i32,
+    pub image_source: ImageSource,
 }
 
 /// Changes to an assignment: `None` keeps a value; `Some(None)` clears a nullable one.
@@ -121,6 +124,7 @@ pub struct AssignmentChanges {
     pub protected_paths: Option<Vec<Option<String>>>,
     pub graded_run_limit: Option<Option<i32>>,
     pub graded_run_period_hours: Option<i32>,
+    pub image_source: Option<ImageSource>,
 }
 
 impl AssignmentChanges {
@@ -154,6 +158,7 @@ impl AssignmentChanges {
             protected_paths,
             graded_run_limit,
             graded_run_period_hours,
+            image_source,
         } = self;
         slug.is_none()
             && title.is_none()
@@ -183,6 +188,7 @@ impl AssignmentChanges {
             && protected_paths.is_none()
             && graded_run_limit.is_none()
             && graded_run_period_hours.is_none()
+            && image_source.is_none()
     }
 }
 

@@ -141,7 +141,7 @@ impl KubernetesExecutor {
             ),
             (None, None) => {
                 return Err(ExecError::new(
-                    "this run (hidden tests) needs the server's own copy of the commit: on Kubernetes that takes images built per build (LECTERN_REGISTRY)",
+                    "this run (hidden tests) needs the server's own copy of the commit: on Kubernetes that takes an image built for the build (LECTERN_REGISTRY)",
                 ));
             }
         };
@@ -346,7 +346,16 @@ impl Executor for KubernetesExecutor {
 
     async fn prepare(&self, spec: &RunSpec, log: &LogSink) -> Result<KubernetesHandle, ExecError> {
         let job = manifest::job_name(&self.scope, spec.build_id);
-        let pushed = match &self.settings.per_build {
+        let per_build = match (&self.settings.per_build, spec.image_per_build) {
+            (Some(per_build), true) => Some(per_build),
+            (None, true) => {
+                return Err(ExecError::new(
+                    "this build needs an image of its own (the assignment asks for one, or it runs hidden tests), which on Kubernetes takes a registry: set LECTERN_REGISTRY",
+                ));
+            }
+            (_, false) => None,
+        };
+        let pushed = match per_build {
             Some(per_build) => {
                 let tag = super::docker::image_tag(&self.scope, spec.build_id);
                 per_build.builder.build_image(spec, &tag, log).await?;
