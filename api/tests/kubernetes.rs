@@ -11,8 +11,7 @@ use std::time::Duration;
 use http::{Method, Request, Response};
 use kube::client::Body;
 use lectern::builds::log::LogWriter;
-use lectern::db::enums::BuildTrigger;
-use lectern::db::models::{Build, BuildRequest, LogChunk};
+use lectern::db::models::LogChunk;
 use lectern::executor::kubernetes::{KubernetesExecutor, PerBuild, Settings};
 use lectern::executor::{self, Ending, Origin, RunSpec};
 use serde_json::{Value, json};
@@ -217,22 +216,7 @@ async fn run_with(
 ) -> anyhow::Result<Run> {
     let (app, repository) = TestApp::with_repository().await?;
     let mut conn = app.db.conn().await?;
-    let build = Build::enqueue(
-        &mut conn,
-        &repository,
-        &BuildRequest {
-            trigger: BuildTrigger::Manual,
-            branch: Some("main".into()),
-            pr_number: None,
-            commit_sha: "0123456789abcdef0123456789abcdef01234567".into(),
-            commit_message: "k8s".into(),
-            commit_author: None,
-        },
-        None,
-        chrono::Utc::now(),
-        false,
-    )
-    .await?;
+    let build = app.manual_build(&repository).await?;
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let server = serve(handle, steps);
     let executor = KubernetesExecutor::new(
@@ -598,6 +582,33 @@ async fn a_cancelled_build_deletes_its_job_with_its_pod_first() -> anyhow::Resul
     Ok(())
 }
 
+/// After the Job: its pod found running (or done), the log `output`, and a clean end.
+fn runs_to_the_end(output: &str) -> Vec<Step> {
+    let mut steps = vec![
+        step(
+            Method::GET,
+            format!("{}?labelSelector=job-name%3Dlectern-{SCOPE}-build-", pods()),
+            200,
+            list(vec![pod("Running", DONE(), json!({ "running": {} }))]),
+        ),
+        step(
+            Method::GET,
+            format!("{}/build-pod/log?container=tests&follow=true", pods()),
+            200,
+            json!(output),
+        ),
+        step(Method::GET, the_job(), 200, job(json!([]))),
+        step(
+            Method::GET,
+            format!("{}/build-pod", pods()),
+            200,
+            pod("Succeeded", DONE(), DONE()),
+        ),
+    ];
+    steps.extend(cleanup());
+    steps
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_digest()
 -> anyhow::Result<()> {
@@ -624,28 +635,7 @@ async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_diges
         }),
         ..step(Method::POST, jobs(), 201, job(json!([])))
     }];
-    steps.extend([
-        step(
-            Method::GET,
-            format!("{}?labelSelector=job-name%3Dlectern-{SCOPE}-build-", pods()),
-            200,
-            list(vec![pod("Running", DONE(), json!({ "running": {} }))]),
-        ),
-        step(
-            Method::GET,
-            format!("{}/build-pod/log?container=tests&follow=true", pods()),
-            200,
-            json!("OK\n"),
-        ),
-        step(Method::GET, the_job(), 200, job(json!([]))),
-        step(
-            Method::GET,
-            format!("{}/build-pod", pods()),
-            200,
-            pod("Succeeded", DONE(), DONE()),
-        ),
-    ]);
-    steps.extend(cleanup());
+    steps.extend(runs_to_the_end("OK\n"));
     let run = run_with(steps, true, None, Some(per_build), true).await?;
     let Ending::Exited { exit, .. } = &run.ending else {
         anyhow::bail!("{:?}\n{:#?}", run.ending, run.seen);
@@ -691,28 +681,7 @@ async fn each_assignment_chooses_its_image_source() -> anyhow::Result<()> {
         }),
         ..step(Method::POST, jobs(), 201, job(json!([])))
     }];
-    steps.extend([
-        step(
-            Method::GET,
-            format!("{}?labelSelector=job-name%3Dlectern-{SCOPE}-build-", pods()),
-            200,
-            list(vec![pod("Succeeded", DONE(), DONE())]),
-        ),
-        step(
-            Method::GET,
-            format!("{}/build-pod/log?container=tests&follow=true", pods()),
-            200,
-            json!("OK\n"),
-        ),
-        step(Method::GET, the_job(), 200, job(json!([]))),
-        step(
-            Method::GET,
-            format!("{}/build-pod", pods()),
-            200,
-            pod("Succeeded", DONE(), DONE()),
-        ),
-    ]);
-    steps.extend(cleanup());
+    steps.extend(runs_to_the_end("OK\n"));
     let fetched = run_with(steps, false, None, Some(per_build), false).await?;
     assert!(
         matches!(&fetched.ending, Ending::Exited { exit, .. } if exit.code == Some(0)),

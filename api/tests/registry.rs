@@ -11,8 +11,6 @@ use bollard::Docker;
 use bollard::models::ContainerCreateBody;
 use futures::StreamExt as _;
 use lectern::builds::log::LogWriter;
-use lectern::db::enums::BuildTrigger;
-use lectern::db::models::{Build, BuildRequest};
 use lectern::executor::docker::{DockerExecutor, Registry};
 use lectern::executor::kubernetes::manifest::{self, Code};
 use lectern::executor::{Executor as _, RunSpec};
@@ -27,23 +25,7 @@ async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -
 
     // A build to hang the log on, and a checkout with a passing test.
     let (app, repository) = TestApp::with_repository().await?;
-    let mut conn = app.db.conn().await?;
-    let build = Build::enqueue(
-        &mut conn,
-        &repository,
-        &BuildRequest {
-            trigger: BuildTrigger::Manual,
-            branch: Some("main".into()),
-            pr_number: None,
-            commit_sha: "0123456789abcdef0123456789abcdef01234567".into(),
-            commit_message: "per build".into(),
-            commit_author: None,
-        },
-        None,
-        chrono::Utc::now(),
-        false,
-    )
-    .await?;
+    let build = app.manual_build(&repository).await?;
     let checkout = std::env::temp_dir().join(format!("lectern-registry-src-{}", build.id));
     std::fs::create_dir_all(&checkout)?;
     std::fs::write(

@@ -393,6 +393,30 @@ impl TestApp {
         Ok((app, repository))
     }
 
+    /// A manual build of a fixed commit of `repository`, queued.
+    pub async fn manual_build(
+        &self,
+        repository: &lectern::db::models::Repository,
+    ) -> anyhow::Result<lectern::db::models::Build> {
+        let mut conn = self.db.conn().await?;
+        Ok(lectern::db::models::Build::enqueue(
+            &mut conn,
+            repository,
+            &lectern::db::models::BuildRequest {
+                trigger: lectern::db::enums::BuildTrigger::Manual,
+                branch: Some("main".into()),
+                pr_number: None,
+                commit_sha: "0123456789abcdef0123456789abcdef01234567".into(),
+                commit_message: "a manual build".into(),
+                commit_author: None,
+            },
+            None,
+            chrono::Utc::now(),
+            false,
+        )
+        .await?)
+    }
+
     /// Links `github_repo_id`/`full_name` to the assignment for `owner_login`.
     pub async fn link_repository(
         &self,
