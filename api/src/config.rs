@@ -154,6 +154,11 @@ pub struct KubernetesConfig {
     /// `LECTERN_K8S_PULL_SECRET` — the `dockerconfigjson` Secret in the builds namespace the
     /// cluster pulls those images with.
     pub pull_secret: Option<String>,
+    /// `LECTERN_REGISTRY_INSECURE` — speak plain HTTP to the registry (default `false`).
+    pub registry_insecure: bool,
+    /// `LECTERN_REGISTRY_KEEP_IMAGES` — keep build images in the registry after their build
+    /// (default `false`: each is deleted when its build ends).
+    pub registry_keep_images: bool,
 }
 
 /// Credentials of the GitHub OAuth app.
@@ -520,6 +525,8 @@ fn build_config<F: Fn(&str) -> Option<String>>(
         pull_secret: env
             .get("LECTERN_K8S_PULL_SECRET")
             .filter(|s| !s.trim().is_empty()),
+        registry_insecure: env.bool("LECTERN_REGISTRY_INSECURE", false),
+        registry_keep_images: env.bool("LECTERN_REGISTRY_KEEP_IMAGES", false),
     };
     Some(BuildConfig {
         executor: executor?,

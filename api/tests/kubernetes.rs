@@ -620,8 +620,10 @@ async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_diges
             repository: format!("{}/lectern/builds", registry.address),
             username: None,
             password: None,
+            insecure: true,
         },
         pull_secret: Some("lectern-registry".into()),
+        keep_images: false,
     };
     // No fetch in the cluster and no credentials Secret, even for a private repository:
     // the Job runs the pushed image by digest, pulled with the registry's Secret.
@@ -646,6 +648,34 @@ async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_diges
         "{}",
         run.log
     );
+    // The build's image served its one run: it was pushed, and is gone from the registry.
+    let name = run
+        .seen
+        .iter()
+        .find_map(|line| line.strip_prefix(&format!("DELETE {}/", jobs())))
+        .and_then(|rest| rest.split('?').next())
+        .expect("the Job was deleted")
+        .to_owned();
+    let http = reqwest::Client::new();
+    let catalog: serde_json::Value = http
+        .get(format!("http://{}/v2/_catalog", registry.address))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(catalog.to_string().contains("lectern/builds"), "{catalog}");
+    let manifest = http
+        .head(format!(
+            "http://{}/v2/lectern/builds/manifests/{name}",
+            registry.address
+        ))
+        .header(
+            "accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await?;
+    assert_eq!(manifest.status(), 404, "{name} is still in the registry");
     Ok(())
 }
 
@@ -667,8 +697,10 @@ async fn each_assignment_chooses_its_image_source() -> anyhow::Result<()> {
             repository: "127.0.0.1:1/unused".into(),
             username: None,
             password: None,
+            insecure: true,
         },
         pull_secret: None,
+        keep_images: true,
     };
     let mut steps = vec![Step {
         check: Some(|body| {

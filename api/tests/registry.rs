@@ -55,6 +55,7 @@ async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -
         repository: format!("{}/lectern/builds", registry.address),
         username: None,
         password: None,
+        insecure: true,
     };
     let reference = executor
         .push(&tag, &target, &format!("build-{}", build.id))

@@ -531,9 +531,62 @@ pub struct Registry {
     pub repository: String,
     pub username: Option<String>,
     pub password: Option<crate::config::Secret>,
+    /// Spoken to over plain HTTP (a registry inside a private network, or a test's).
+    pub insecure: bool,
 }
 
 impl Registry {
+    /// Deletes the image tagged `tag` from the registry (its manifest, by digest). A missing
+    /// one is no error.
+    pub async fn delete(&self, tag: &str) -> Result<(), String> {
+        let (host, path) = self
+            .repository
+            .split_once('/')
+            .ok_or_else(|| format!("{} names no repository", self.repository))?;
+        let scheme = if self.insecure { "http" } else { "https" };
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let authorized = |request: reqwest::RequestBuilder| match &self.username {
+            Some(user) => request.basic_auth(user, self.password.as_ref().map(|p| p.expose())),
+            None => request,
+        };
+        let head = authorized(client.head(format!("{scheme}://{host}/v2/{path}/manifests/{tag}")))
+            .header(
+                reqwest::header::ACCEPT,
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the registry {host}: {e}"))?;
+        if head.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        let digest = head
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|d| d.to_str().ok())
+            .ok_or_else(|| {
+                format!(
+                    "the registry {host} did not name the image's digest ({})",
+                    head.status()
+                )
+            })?
+            .to_owned();
+        let deleted =
+            authorized(client.delete(format!("{scheme}://{host}/v2/{path}/manifests/{digest}")))
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach the registry {host}: {e}"))?;
+        match deleted.status() {
+            s if s.is_success() || s == reqwest::StatusCode::NOT_FOUND => Ok(()),
+            s => Err(format!(
+                "the registry {host} refused to delete {path}@{digest} ({s}); is deleting enabled (storage.delete.enabled)?"
+            )),
+        }
+    }
+
     /// The registry's host (and port): what credentials are for.
     pub fn host(&self) -> &str {
         self.repository
@@ -672,6 +725,7 @@ mod tests {
             repository: "127.0.0.1:5000/lectern/builds".into(),
             username: None,
             password: None,
+            insecure: true,
         };
         assert_eq!(registry.host(), "127.0.0.1:5000");
     }

@@ -56,6 +56,8 @@ pub struct PerBuild {
     pub registry: super::docker::Registry,
     /// A `kubernetes.io/dockerconfigjson` Secret in the builds namespace.
     pub pull_secret: Option<String>,
+    /// Keep each build's image in the registry after the build (default: deleted then).
+    pub keep_images: bool,
 }
 
 impl std::fmt::Debug for PerBuild {
@@ -489,6 +491,13 @@ impl Executor for KubernetesExecutor {
             && !is_not_found(&err)
         {
             tracing::warn!(secret = %name, error = %err, "could not delete the build's credentials");
+        }
+        // The image built for the build served its one run.
+        if let Some(per_build) = &self.settings.per_build
+            && !per_build.keep_images
+            && let Err(err) = per_build.registry.delete(&name).await
+        {
+            tracing::warn!(image = %name, error = %err, "could not delete the build's image from the registry");
         }
     }
 }
