@@ -10,7 +10,10 @@ use std::path::Path;
 use apollo_compiler::{ExecutableDocument, Schema};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it was compiled: a build directory shared between
+    // checkouts may run a script compiled in another one.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir);
     let schema_path = root.join("../schema.graphql");
     let documents = root.join("graphql");
     println!("cargo::rerun-if-changed={}", schema_path.display());
