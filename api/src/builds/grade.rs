@@ -2,34 +2,33 @@
 //! or else the test runner's output, graded into per-test results and a score.
 
 use crate::app::App;
-use crate::db::models::{Assignment, Build, Extension, LogChunk, Repository};
+use crate::db::models::{Assignment, Build, Extension, LogChunk};
 use crate::grading::{self, Graded, deadline, points};
 
-/// Grades `build`, whose visible tests `passed` (exited 0) or not, with the `report` its
-/// executor found, and the hidden tests' run (its report, and whether it passed) when there
-/// was one. `None` when the assignment or the output could not be read (no score then).
+/// Grades `build` of `assignment` (as loaded to run it) in a repository of `owner_id`: the
+/// visible run (the report its executor found, and whether the tests exited 0) and the hidden
+/// tests' run when there was one. `None` when the output could not be read (no score then).
 pub async fn grade(
     app: &App,
     build: &Build,
-    report: Option<Result<String, String>>,
-    passed: bool,
+    assignment: &Assignment,
+    owner_id: i64,
+    (report, passed): (Option<Result<String, String>>, bool),
     hidden: Option<(Option<Result<String, String>>, bool)>,
 ) -> Option<Graded> {
     let loaded = async {
         let mut conn = app.db().await?;
-        let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
-        let repository = Repository::find(&mut conn, build.repository_id).await?;
-        let extension = Extension::due_for(&mut conn, assignment.id, repository.owner_id).await?;
+        let extension = Extension::due_for(&mut conn, assignment.id, owner_id).await?;
         let output = LogChunk::output_text(&mut conn, build.id, false).await?;
         let hidden_output = if hidden.is_some() {
             LogChunk::output_text(&mut conn, build.id, true).await?
         } else {
             String::new()
         };
-        Ok::<_, crate::error::AppError>((assignment, extension, output, hidden_output))
+        Ok::<_, crate::error::AppError>((extension, output, hidden_output))
     }
     .await;
-    let (assignment, extension, output, hidden_output) = match loaded {
+    let (extension, output, hidden_output) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
             tracing::warn!(error = %err, "could not read what the build needs to be graded");

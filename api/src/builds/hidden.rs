@@ -23,15 +23,19 @@ const MAX_TREE_FILES: usize = 10_000;
 /// Where an assignment's hidden tests come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    Git { url: String, reference: String },
-    Archive(Vec<u8>),
+    Git {
+        url: String,
+        reference: String,
+    },
+    /// The archive uploaded for the assignment (read from the database when needed).
+    Archive,
 }
 
 impl Source {
     /// The assignment's hidden tests, when it has any.
     pub fn of(assignment: &Assignment) -> Option<Self> {
-        if let Some(archive) = &assignment.hidden_tests_archive {
-            return Some(Self::Archive(archive.clone()));
+        if assignment.hidden_tests_uploaded {
+            return Some(Self::Archive);
         }
         assignment.hidden_tests_repo.as_ref().map(|url| Self::Git {
             url: url.clone(),

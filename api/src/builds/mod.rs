@@ -474,23 +474,19 @@ async fn execute<E: Executor>(
     drop(sink);
     let log = writer.finish().await;
     // Only a graded run whose tests reached a verdict is graded.
-    let graded = match (&ran.visible, status) {
-        (Ending::Exited { exit, .. }, BuildStatus::Passed | BuildStatus::Failed)
-            if ran.graded_run =>
-        {
+    let graded = match (&ran.visible, status, &ran.loaded) {
+        (
+            Ending::Exited { exit, .. },
+            BuildStatus::Passed | BuildStatus::Failed,
+            Some((assignment, owner_id)),
+        ) if ran.graded_run => {
             let hidden = ran.hidden.as_ref().map(|hidden| match hidden {
                 Ending::Exited { exit, .. } => (exit.report.clone(), exit.code == Some(0)),
                 // Timed out: whatever the hidden tests printed before counts, nothing more.
                 _ => (None, false),
             });
-            grade::grade(
-                app,
-                &build,
-                exit.report.clone(),
-                exit.code == Some(0),
-                hidden,
-            )
-            .await
+            let visible = (exit.report.clone(), exit.code == Some(0));
+            grade::grade(app, &build, assignment, *owner_id, visible, hidden).await
         }
         _ => None,
     };
@@ -587,15 +583,20 @@ struct Ran {
     record: RunRecord,
     /// Whether the build is graded (false: over the student's limit of graded runs).
     graded_run: bool,
+    /// The assignment and the repository's owner, as loaded to run the build (grading reads
+    /// them too); `None` when the build ended before they were.
+    loaded: Option<(Assignment, i64)>,
 }
 
 impl Ran {
+    /// A build that ended before its tests could run.
     fn ended(visible: Ending) -> Self {
         Self {
             visible,
             hidden: None,
             record: RunRecord::default(),
             graded_run: true,
+            loaded: None,
         }
     }
 
@@ -702,18 +703,17 @@ async fn run_steps<E: Executor>(
         }
         Err(err) => return Ran::ended(Ending::Errored(format!("could not fetch {short}: {err}"))),
     }
-    let mut ran = Ran::ended(Ending::Cancelled);
-    ran.graded_run =
+    let graded_run =
         spend_graded_run(app, build, worker, &assignment, repository.owner_id, sink).await;
-    ran.record.protected_edits = check_protected(
-        &assignment,
-        &src,
-        workdir,
-        course_token.as_deref(),
-        &limits,
+    let course = CourseFetch {
+        app,
         sink,
-    )
-    .await;
+        workdir,
+        token: course_token.as_deref(),
+        limits: &limits,
+        cancel,
+    };
+    let protected_edits = check_protected(&course, &assignment, &src).await;
     let use_dockerfile = assignment.allow_dockerfile && src.join("Dockerfile").is_file();
     let spec = RunSpec {
         build_id: build.id,
@@ -737,74 +737,113 @@ async fn run_steps<E: Executor>(
         }),
         image_per_build: assignment.image_source == crate::db::enums::ImageSource::PerBuild,
     };
-    // With hidden tests to run after, a copy of the commit as fetched, for them to run in.
-    let hidden_src = workdir.join("hidden-run");
-    let pristine = if hidden::Source::of(&assignment).is_some() && ran.graded_run {
-        let (from, into) = (src.clone(), hidden_src.clone());
-        tokio::task::spawn_blocking(move || hidden::copy_tree(&from, &into))
+    // Hidden tests run only in graded runs, in a copy of the commit as fetched, taken now.
+    let hidden_source = hidden::Source::of(&assignment).filter(|_| graded_run);
+    let pristine = if hidden_source.is_some() {
+        let (from, into) = (src.clone(), workdir.join("hidden-run"));
+        tokio::task::spawn_blocking(move || hidden::copy_tree(&from, &into).map(|()| into))
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     } else {
-        Ok(())
+        Err(std::io::Error::other("no hidden tests"))
     };
-    ran.visible = executor::drive(executor, &spec, sink, cancel).await;
-    if let Ending::Exited { exit, .. } = &ran.visible {
-        ran.record.image_digest.clone_from(&exit.image);
+    let visible = executor::drive(executor, &spec, sink, cancel).await;
+    let image_digest = match &visible {
+        Ending::Exited { exit, .. } => exit.image.clone(),
+        _ => None,
+    };
+    let mut ran = Ran {
+        visible,
+        hidden: None,
+        record: RunRecord {
+            image_digest,
+            hidden_tests_sha256: None,
+            protected_edits,
+        },
+        graded_run,
+        loaded: None,
+    };
+    let hidden_source = hidden_source.filter(|_| matches!(ran.visible, Ending::Exited { .. }));
+    if let Some(source) = hidden_source {
+        ran.hidden = Some(
+            run_hidden(
+                &course,
+                executor,
+                &assignment,
+                source,
+                &spec,
+                pristine,
+                &mut ran.record,
+            )
+            .await,
+        );
     }
-    if !matches!(ran.visible, Ending::Exited { .. }) {
-        return ran;
-    }
-    // Fetched only now: nothing of the visible run is left to read them.
-    let hidden_source = hidden::Source::of(&assignment).filter(|_| ran.graded_run);
-    let hidden_tests = match hidden_source {
-        Some(source) => {
-            let dest = workdir.join("hidden-tests");
-            let got = tokio::select! {
-                got = get_hidden_tests(source, &dest, course_token.as_deref(), &limits) => got,
-                () = cancel.cancelled() => {
-                    ran.hidden = Some(Ending::Cancelled);
-                    return ran;
-                },
-            };
-            match got {
-                Ok(got) => Some(got),
-                Err(why) => {
-                    sink.hidden()
-                        .system(format!("could not get the hidden tests: {why}"))
-                        .await;
-                    ran.hidden = Some(Ending::Errored(
-                        "could not get the assignment's hidden tests; the course staff can see why on this build".into(),
-                    ));
-                    return ran;
-                }
-            }
+    ran.loaded = Some((assignment, repository.owner_id));
+    ran
+}
+
+/// What fetching the course's own code (starter, hidden tests) for one build needs.
+struct CourseFetch<'a> {
+    app: &'a App,
+    sink: &'a LogSink,
+    /// The build's working directory.
+    workdir: &'a std::path::Path,
+    /// An instructor's token, for the course's private repositories.
+    token: Option<&'a str>,
+    limits: &'a checkout::Limits,
+    cancel: &'a CancellationToken,
+}
+
+/// Gets the hidden tests — only now, after the visible run, so nothing of it is left to read
+/// them — puts them into the copy of the commit taken before it (`pristine`: where, or why
+/// taking it failed), and runs them there, on the hidden streams. Their digest goes into
+/// `record`.
+async fn run_hidden<E: Executor>(
+    course: &CourseFetch<'_>,
+    executor: &E,
+    assignment: &Assignment,
+    source: hidden::Source,
+    spec: &RunSpec,
+    pristine: std::io::Result<PathBuf>,
+    record: &mut RunRecord,
+) -> Ending {
+    let CourseFetch {
+        sink,
+        workdir,
+        cancel,
+        ..
+    } = *course;
+    let dest = workdir.join("hidden-tests");
+    let got = tokio::select! {
+        got = get_hidden_tests(course, assignment.id, source, &dest) => got,
+        () = cancel.cancelled() => return Ending::Cancelled,
+    };
+    let digest = match got {
+        Ok(digest) => digest,
+        Err(why) => {
+            sink.hidden()
+                .system(format!("could not get the hidden tests: {why}"))
+                .await;
+            return Ending::Errored(
+                "could not get the assignment's hidden tests; the course staff can see why on this build".into(),
+            );
         }
-        None => None,
     };
-    let Some((tests, digest)) = hidden_tests else {
-        return ran;
-    };
-    ran.record.hidden_tests_sha256 = Some(digest);
-    // The copy of the student's commit taken before the visible run, with the hidden tests
-    // put in: nothing the visible run left behind carries over.
+    record.hidden_tests_sha256 = Some(digest);
     let relative = assignment.hidden_tests_path.clone();
-    let into = hidden_src.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        pristine?;
-        hidden::overlay(&into, &relative, &tests)
+        let into = pristine?;
+        hidden::overlay(&into, &relative, &dest).map(|()| into)
     })
     .await;
-    if !matches!(prepared, Ok(Ok(()))) {
+    let Ok(Ok(hidden_src)) = prepared else {
         sink.hidden()
             .system(format!(
                 "could not put the hidden tests in place: {prepared:?}"
             ))
             .await;
-        ran.hidden = Some(Ending::Errored(
-            "could not put the hidden tests in place".into(),
-        ));
-        return ran;
-    }
+        return Ending::Errored("could not put the hidden tests in place".into());
+    };
     sink.system("running the hidden tests: their names, output and points are shown once the course releases them")
         .await;
     let hidden_spec = RunSpec {
@@ -818,10 +857,9 @@ async fn run_steps<E: Executor>(
         // plain commit in its place.
         origin: None,
         image_per_build: true,
-        ..spec
+        ..spec.clone()
     };
-    ran.hidden = Some(executor::drive(executor, &hidden_spec, &sink.hidden(), cancel).await);
-    ran
+    executor::drive(executor, &hidden_spec, &sink.hidden(), cancel).await
 }
 
 /// Whether this build spends one of the student's graded runs, recording it on the build
@@ -873,13 +911,17 @@ async fn spend_graded_run(
 /// The protected files the checkout at `src` changed against the assignment's starter,
 /// said in the log when there are any.
 async fn check_protected(
+    course: &CourseFetch<'_>,
     assignment: &Assignment,
     src: &std::path::Path,
-    workdir: &std::path::Path,
-    token: Option<&str>,
-    limits: &checkout::Limits,
-    sink: &LogSink,
 ) -> Vec<String> {
+    let CourseFetch {
+        sink,
+        workdir,
+        token,
+        limits,
+        ..
+    } = *course;
     let patterns: Vec<String> = assignment
         .protected_paths
         .iter()
@@ -915,20 +957,29 @@ async fn check_protected(
     edits
 }
 
-/// The hidden tests, put at `dest`, with their digest.
+/// The hidden tests of `assignment_id`, put at `dest`; returns their digest.
 async fn get_hidden_tests(
+    course: &CourseFetch<'_>,
+    assignment_id: i64,
     source: hidden::Source,
     dest: &std::path::Path,
-    token: Option<&str>,
-    limits: &checkout::Limits,
-) -> Result<(PathBuf, String), String> {
+) -> Result<String, String> {
     match source {
         hidden::Source::Git { url, reference } => {
-            checkout::fetch(&url, &reference, token, dest, limits)
+            checkout::fetch(&url, &reference, course.token, dest, course.limits)
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        hidden::Source::Archive(archive) => {
+        hidden::Source::Archive => {
+            let archive = async {
+                let mut conn = course.app.db().await?;
+                Ok::<_, crate::error::AppError>(
+                    Assignment::hidden_archive(&mut conn, assignment_id).await?,
+                )
+            }
+            .await
+            .map_err(|e| e.public_message())?
+            .ok_or("the uploaded archive was removed")?;
             let to = dest.to_path_buf();
             tokio::task::spawn_blocking(move || hidden::unpack(&archive, &to))
                 .await
@@ -936,11 +987,10 @@ async fn get_hidden_tests(
         }
     }
     let at = dest.to_path_buf();
-    let digest = tokio::task::spawn_blocking(move || hidden::digest(&at))
+    tokio::task::spawn_blocking(move || hidden::digest(&at))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    Ok((dest.to_path_buf(), digest))
+        .map_err(|e| e.to_string())
 }
 
 /// The build's status, the reason shown with it, and its exit code.

@@ -539,7 +539,7 @@ impl AssignmentMutation {
         sources_agree(
             after(&changes.hidden_tests_repo, &current.hidden_tests_repo),
             after(&changes.hidden_tests_ref, &current.hidden_tests_ref),
-            current.hidden_tests_archive.is_some(),
+            current.hidden_tests_uploaded,
             after(&changes.starter_repo, &current.starter_repo),
             after(&changes.starter_ref, &current.starter_ref),
         )?;
@@ -645,7 +645,7 @@ impl AssignmentNode {
     async fn hidden_tests_uploaded(&self) -> Option<bool> {
         self.access
             .is_staff()
-            .then_some(self.assignment.hidden_tests_archive.is_some())
+            .then_some(self.assignment.hidden_tests_uploaded)
     }
     /// Where the hidden tests go in the checkout. Staff only.
     async fn hidden_tests_path(&self) -> Option<&str> {

@@ -38,8 +38,12 @@ pub struct Assignment {
     /// Taken off a late build's score per started day, under [`LatePolicy::Penalty`].
     pub late_penalty_percent: BigDecimal,
     pub grade_policy: GradePolicy,
-    /// Hidden tests uploaded as a gzipped tar (in place of `hidden_tests_repo`).
-    pub hidden_tests_archive: Option<Vec<u8>>,
+    /// Whether the hidden tests are an uploaded archive (in place of `hidden_tests_repo`).
+    /// The archive (up to 16 MB) stays in the database until a build asks for it
+    /// ([`Assignment::hidden_archive`]): an assignment is read on most requests.
+    #[diesel(select_expression = assignments::hidden_tests_archive.is_not_null())]
+    #[diesel(select_expression_type = diesel::dsl::IsNotNull<assignments::hidden_tests_archive>)]
+    pub hidden_tests_uploaded: bool,
     /// Where the hidden tests go, relative to the checkout.
     pub hidden_tests_path: String,
     /// What runs them; `None`: the test command.
@@ -214,6 +218,18 @@ impl Assignment {
                 memberships::role.nullable(),
             ))
             .load(conn)
+            .await
+    }
+
+    /// The hidden tests uploaded for assignment `id`, as the gzipped tar they came as.
+    pub async fn hidden_archive(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+    ) -> QueryResult<Option<Vec<u8>>> {
+        assignments::table
+            .find(id)
+            .select(assignments::hidden_tests_archive)
+            .first(conn)
             .await
     }
 
