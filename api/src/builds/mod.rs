@@ -46,52 +46,21 @@ impl Executors {
     /// The executor the configuration names, or `None` when this server runs no builds.
     pub async fn from_config(app: &App) -> anyhow::Result<Option<Self>> {
         let builds = &app.config.builds;
+        let scope = crate::executor::scope_for(app.config.database_url.expose());
         Ok(match builds.executor {
-            ExecutorChoice::Kubernetes => {
-                let k = &builds.kubernetes;
-                Some(Self::Kubernetes(Box::new(
-                    KubernetesExecutor::connect(
-                        crate::executor::kubernetes::Settings {
-                            namespace: k.namespace.clone(),
-                            git_image: k.git_image.clone(),
-                            runtime_class: k.runtime_class.clone(),
-                            ttl_seconds: k.ttl_seconds,
-                            unschedulable_grace: k.unschedulable,
-                            poll: Duration::from_secs(1),
-                            per_build: match &k.registry {
-                                Some(repository) => Some(crate::executor::kubernetes::PerBuild {
-                                    builder: DockerExecutor::connect(
-                                        builds.docker_host.as_deref(),
-                                        false,
-                                        &crate::executor::scope_for(
-                                            app.config.database_url.expose(),
-                                        ),
-                                    )?,
-                                    registry: crate::executor::docker::Registry {
-                                        repository: repository.clone(),
-                                        username: k.registry_username.clone(),
-                                        password: k.registry_password.clone(),
-                                        insecure: k.registry_insecure,
-                                    },
-                                    pull_secret: k.pull_secret.clone(),
-                                    keep_images: k.registry_keep_images,
-                                }),
-                                None => None,
-                            },
-                        },
-                        &crate::executor::scope_for(app.config.database_url.expose()),
-                    )
-                    .await?,
-                )))
-            }
-            ExecutorChoice::None => None,
-            ExecutorChoice::Local => Some(Self::Local(LocalExecutor::new(
-                &crate::executor::scope_for(app.config.database_url.expose()),
+            ExecutorChoice::Kubernetes => Some(Self::Kubernetes(Box::new(
+                KubernetesExecutor::connect(
+                    crate::executor::kubernetes::Settings::from_config(builds, &scope)?,
+                    &scope,
+                )
+                .await?,
             ))),
+            ExecutorChoice::None => None,
+            ExecutorChoice::Local => Some(Self::Local(LocalExecutor::new(&scope))),
             ExecutorChoice::Docker => Some(Self::Docker(DockerExecutor::connect(
                 builds.docker_host.as_deref(),
                 builds.keep_images,
-                &crate::executor::scope_for(app.config.database_url.expose()),
+                &scope,
             )?)),
         })
     }

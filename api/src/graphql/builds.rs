@@ -175,21 +175,21 @@ impl BuildNode {
     /// Tests that passed, failed and were skipped, once a report was read (without the
     /// hidden tests, for a viewer who may not see them yet).
     async fn tests_passed(&self, ctx: &Context<'_>) -> GqlResult<Option<i32>> {
-        let withheld = self.withheld(ctx, self.0.hidden_passed).await?;
-        Ok(self.0.tests_passed.map(|n| n - withheld))
+        self.count(ctx, self.0.tests_passed, self.0.hidden_passed)
+            .await
     }
     async fn tests_failed(&self, ctx: &Context<'_>) -> GqlResult<Option<i32>> {
-        let withheld = self.withheld(ctx, self.0.hidden_failed).await?;
-        Ok(self.0.tests_failed.map(|n| n - withheld))
+        self.count(ctx, self.0.tests_failed, self.0.hidden_failed)
+            .await
     }
     async fn tests_skipped(&self, ctx: &Context<'_>) -> GqlResult<Option<i32>> {
-        let withheld = self.withheld(ctx, self.0.hidden_skipped).await?;
-        Ok(self.0.tests_skipped.map(|n| n - withheld))
+        self.count(ctx, self.0.tests_skipped, self.0.hidden_skipped)
+            .await
     }
     /// Whether the build ran hidden tests whose results the viewer may not see yet: its
     /// counts, score, tests and log then leave them out.
     async fn hidden_tests_withheld(&self, ctx: &Context<'_>) -> GqlResult<bool> {
-        Ok(self.0.hidden_tests_sha256.is_some() && !self.sees_hidden(ctx).await?)
+        self.withholds(ctx).await
     }
     /// The receipt's digest of the hidden tests the build ran (SHA-256 over their paths
     /// and contents), when it ran any.
@@ -231,7 +231,7 @@ impl BuildNode {
     /// The score the run earned (exact; up to six decimals), once graded. Without the
     /// hidden tests' points for a viewer who may not see them yet.
     async fn score(&self, ctx: &Context<'_>) -> GqlResult<Option<bigdecimal::BigDecimal>> {
-        let score = if self.withheld(ctx, 1).await? > 0 {
+        let score = if self.withholds(ctx).await? {
             &self.0.visible_score
         } else {
             &self.0.score
@@ -259,7 +259,7 @@ impl BuildNode {
         &self,
         ctx: &Context<'_>,
     ) -> GqlResult<Option<bigdecimal::BigDecimal>> {
-        if self.withheld(ctx, 1).await? > 0 {
+        if self.withholds(ctx).await? {
             return Ok(None);
         }
         Ok(self
@@ -374,14 +374,25 @@ impl BuildNode {
         sees_hidden_tests(ctx, self.0.assignment_id).await
     }
 
-    /// `count` when it is withheld from the viewer (the build ran hidden tests they may not
-    /// see yet), else 0.
-    async fn withheld(&self, ctx: &Context<'_>, count: i32) -> GqlResult<i32> {
-        if self.0.hidden_tests_sha256.is_none() || self.sees_hidden(ctx).await? {
-            Ok(0)
+    /// Whether the build ran hidden tests whose results the viewer may not see yet.
+    async fn withholds(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        Ok(self.0.hidden_tests_sha256.is_some() && !self.sees_hidden(ctx).await?)
+    }
+
+    /// A count of tests as the viewer may see it: without the `hidden` ones while they are
+    /// withheld.
+    async fn count(
+        &self,
+        ctx: &Context<'_>,
+        all: Option<i32>,
+        hidden: i32,
+    ) -> GqlResult<Option<i32>> {
+        let withheld = if self.withholds(ctx).await? {
+            hidden
         } else {
-            Ok(count)
-        }
+            0
+        };
+        Ok(all.map(|n| n - withheld))
     }
 }
 

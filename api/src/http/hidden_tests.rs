@@ -46,9 +46,9 @@ pub async fn upload(
     let archive = body.to_vec();
     let checked = archive.clone();
     let (files, digest) = tokio::task::spawn_blocking(move || {
-        let dir = tempfile_dir()?;
-        let files = hidden::unpack(&checked, &dir.0)?;
-        let digest = hidden::digest(&dir.0).map_err(|e| e.to_string())?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let files = hidden::unpack(&checked, dir.path())?;
+        let digest = hidden::digest(dir.path()).map_err(|e| e.to_string())?;
         Ok::<_, String>((files, digest))
     })
     .await
@@ -82,20 +82,4 @@ pub async fn remove(
         "hidden tests removed"
     );
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
-}
-
-/// A scratch directory removed when dropped.
-struct ScratchDir(std::path::PathBuf);
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempfile_dir() -> Result<ScratchDir, String> {
-    let dir =
-        std::env::temp_dir().join(format!("lectern-hidden-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    Ok(ScratchDir(dir))
 }

@@ -49,6 +49,41 @@ pub struct Settings {
     pub per_build: Option<PerBuild>,
 }
 
+impl Settings {
+    /// The settings the configuration gives; per-build images are built on the engine at
+    /// `DOCKER_HOST` when `LECTERN_REGISTRY` names where to push them.
+    pub fn from_config(builds: &crate::config::BuildConfig, scope: &str) -> anyhow::Result<Self> {
+        let k = &builds.kubernetes;
+        let per_build = match &k.registry {
+            Some(repository) => Some(PerBuild {
+                builder: super::DockerExecutor::connect(
+                    builds.docker_host.as_deref(),
+                    false,
+                    scope,
+                )?,
+                registry: super::docker::Registry {
+                    repository: repository.clone(),
+                    username: k.registry_username.clone(),
+                    password: k.registry_password.clone(),
+                    insecure: k.registry_insecure,
+                },
+                pull_secret: k.pull_secret.clone(),
+                keep_images: k.registry_keep_images,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            namespace: k.namespace.clone(),
+            git_image: k.git_image.clone(),
+            runtime_class: k.runtime_class.clone(),
+            ttl_seconds: k.ttl_seconds,
+            unschedulable_grace: k.unschedulable,
+            poll: Duration::from_secs(1),
+            per_build,
+        })
+    }
+}
+
 /// Images built per build: where they are built and pushed, and how the cluster pulls them.
 #[derive(Clone)]
 pub struct PerBuild {
@@ -79,12 +114,12 @@ pub struct KubernetesExecutor {
 
 /// A started build: its Job and, once found, its pod.
 pub struct KubernetesHandle {
+    /// The Job's name.
     job: String,
-    /// The image built and pushed for this build (`…@sha256:…`), in per-build mode.
-    pushed: Option<String>,
+    /// What the Job is made from (its image is the one pushed for the build, by digest, in
+    /// per-build mode).
+    build: BuildJob,
     pod: tokio::sync::Mutex<Option<String>>,
-    image: String,
-    report: Option<(String, String)>,
 }
 
 impl KubernetesExecutor {
@@ -203,7 +238,7 @@ impl KubernetesExecutor {
         let began = Instant::now();
         loop {
             if let Some(pod) = self.pod(handle).await? {
-                if let Some(why) = hopeless(&pod, &handle.image) {
+                if let Some(why) = hopeless(&pod, &handle.build.image) {
                     return Err(ExecError::new(why));
                 }
                 let status = pod.status.clone().unwrap_or_default();
@@ -384,21 +419,16 @@ impl Executor for KubernetesExecutor {
         .await;
         Ok(KubernetesHandle {
             job,
-            image: build.image,
-            pushed,
+            build,
             pod: tokio::sync::Mutex::new(None),
-            report: spec
-                .report_path
-                .clone()
-                .map(|path| (path, spec.report_marker.clone())),
         })
     }
 
     async fn start(&self, spec: &RunSpec, handle: &mut KubernetesHandle) -> Result<(), ExecError> {
-        let build = self.build_job(spec, handle.pushed.as_deref())?;
+        let build = &handle.build;
         let created = self
             .jobs()
-            .create(&PostParams::default(), &manifest::job(&build))
+            .create(&PostParams::default(), &manifest::job(build))
             .await
             .map_err(|e| api_error("creating the build's Job", &e))?;
         let token = spec.origin.as_ref().and_then(|o| o.token.as_ref());
@@ -407,7 +437,7 @@ impl Executor for KubernetesExecutor {
             self.secrets()
                 .create(
                     &PostParams::default(),
-                    &manifest::credentials_secret(&build, &uid, token.expose()),
+                    &manifest::credentials_secret(build, &uid, token.expose()),
                 )
                 .await
                 .map_err(|e| api_error("creating the build's git credentials", &e))?;
@@ -427,10 +457,8 @@ impl Executor for KubernetesExecutor {
             .log_stream(&pod, &params)
             .await
             .map_err(|e| api_error("reading the tests' output", &e))?;
-        let mut tap = handle
-            .report
-            .as_ref()
-            .map(|(_, marker)| ReportTap::new(marker));
+        let report = handle.build.report_path.as_deref();
+        let mut tap = report.map(|_| ReportTap::new(&handle.build.report_marker));
         // Kubernetes gives one stream (stdout and stderr together), as raw bytes.
         let mut stream = std::pin::pin!(stream);
         let mut buffer = vec![0_u8; 64 * 1024];
@@ -458,7 +486,7 @@ impl Executor for KubernetesExecutor {
             }
         }
         let mut exit = self.ending(handle).await?;
-        if let (Some(tap), Some((path, _))) = (tap, &handle.report) {
+        if let (Some(tap), Some(path)) = (tap, report) {
             let (held, carried) = tap.finish();
             if !held.is_empty() {
                 log.write(LogStream::Stdout, held.into()).await;
