@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use lectern::builds::log::{LogSummary, LogWriter};
@@ -87,22 +86,7 @@ impl Run {
 
 /// A run's settings; tests change what they need.
 fn spec(command: &str) -> RunSpec {
-    RunSpec {
-        build_id: 0,
-        checkout: PathBuf::new(),
-        image: "localhost/lectern-python:3.11".into(),
-        command: command.into(),
-        timeout: Duration::from_secs(30),
-        memory_mb: 256,
-        cpu_millis: 1000,
-        pids_limit: 128,
-        workspace_mb: 64,
-        use_dockerfile: false,
-        report_path: None,
-        report_marker: String::new(),
-        origin: None,
-        image_per_build: false,
-    }
+    support::run_spec(command)
 }
 
 /// Runs `spec` to its end on `executor`, cancelling after `cancel_after` when given.

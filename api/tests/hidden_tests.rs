@@ -124,27 +124,11 @@ async fn scenario(executor: &str) -> anyhow::Result<()> {
 
     // A broken archive is refused with a reason; a student may not upload at all.
     let refused = p
-        .ada
-        .http
-        .put(format!(
-            "{}/assignments/{}/hidden-tests",
-            p.ada.base, p.assignment
-        ))
-        .body("not an archive")
-        .send()
+        .put_hidden_tests(&p.ada, b"not an archive".to_vec())
         .await?;
     assert_eq!(refused.status(), 400);
     assert!(refused.text().await?.contains("gzipped tar"));
-    let forbidden = p
-        .octocat
-        .http
-        .put(format!(
-            "{}/assignments/{}/hidden-tests",
-            p.ada.base, p.assignment
-        ))
-        .body(hidden_tests(false)?)
-        .send()
-        .await?;
+    let forbidden = p.put_hidden_tests(&p.octocat, hidden_tests(false)?).await?;
     assert_eq!(forbidden.status(), 403);
     let uploaded = upload(&p, hidden_tests(false)?).await?;
     assert_eq!(uploaded["files"], 2);

@@ -245,15 +245,6 @@ async fn run_with(
         } else {
             "registry.example.edu/cs101/python:3.11".into()
         },
-        command: "python3 -m unittest -v".into(),
-        timeout: Duration::from_secs(60),
-        memory_mb: 256,
-        cpu_millis: 1000,
-        pids_limit: 128,
-        workspace_mb: 100,
-        use_dockerfile: false,
-        report_path: None,
-        report_marker: String::new(),
         origin: Some(Origin {
             course_id: build.course_id,
             assignment_id: build.assignment_id,
@@ -262,6 +253,7 @@ async fn run_with(
             token: token.then(|| lectern::config::Secret::new("ghs_k8s_token")),
         }),
         image_per_build,
+        ..support::run_spec("python3 -m unittest -v")
     };
     let (sink, writer) = LogWriter::start(&app.app, build.id, 1 << 20).await?;
     let cancel = CancellationToken::new();
@@ -424,41 +416,51 @@ async fn a_passing_build_runs_as_a_job_and_streams_its_log() -> anyhow::Result<(
     Ok(())
 }
 
+/// The exit of a run whose tests print `output` and end as `terminated` (a container
+/// state), with the log stored.
+async fn exit_when_tests_end(
+    output: &str,
+    terminated: Value,
+) -> anyhow::Result<(lectern::executor::Exit, String)> {
+    let mut steps = ends(false, output, json!([]));
+    steps.push(step(
+        Method::GET,
+        format!("{}/build-pod", pods()),
+        200,
+        pod("Failed", DONE(), json!({ "terminated": terminated })),
+    ));
+    steps.extend(cleanup());
+    let run = run(steps, false, None).await?;
+    match run.ending {
+        Ending::Exited { exit, .. } => Ok((exit, run.log)),
+        other => anyhow::bail!("{other:?}"),
+    }
+}
+
+/// Why a build errors when the cluster first shows its pod as `pod`.
+async fn error_when_pod_is(pod: Value) -> anyhow::Result<String> {
+    let mut steps = start(false);
+    steps.push(step(Method::GET, format!("{}/build-pod", pods()), 200, pod));
+    steps.extend(cleanup());
+    match run(steps, false, None).await?.ending {
+        Ending::Errored(why) => Ok(why),
+        other => anyhow::bail!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_out_of_memory_and_the_deadline_end_as_they_should() -> anyhow::Result<()> {
     // Failed tests: the exit code.
-    let mut steps = ends(false, "FAIL: test_x\n", json!([]));
-    steps.push(step(
-        Method::GET,
-        format!("{}/build-pod", pods()),
-        200,
-        pod("Failed", DONE(), json!({ "terminated": { "exitCode": 1 } })),
-    ));
-    steps.extend(cleanup());
-    let failed = run(steps, false, None).await?;
-    let Ending::Exited { exit, .. } = &failed.ending else {
-        anyhow::bail!("{:?}", failed.ending);
-    };
+    let (exit, log) = exit_when_tests_end("FAIL: test_x\n", json!({ "exitCode": 1 })).await?;
     assert_eq!((exit.code, exit.oom_killed), (Some(1), false));
-    assert!(failed.log.contains("FAIL: test_x"));
+    assert!(log.contains("FAIL: test_x"));
 
     // Killed for its memory.
-    let mut steps = ends(false, "allocating\n", json!([]));
-    steps.push(step(
-        Method::GET,
-        format!("{}/build-pod", pods()),
-        200,
-        pod(
-            "Failed",
-            DONE(),
-            json!({ "terminated": { "exitCode": 137, "reason": "OOMKilled" } }),
-        ),
-    ));
-    steps.extend(cleanup());
-    let oom = run(steps, false, None).await?;
-    let Ending::Exited { exit, .. } = &oom.ending else {
-        anyhow::bail!("{:?}", oom.ending);
-    };
+    let (exit, _) = exit_when_tests_end(
+        "allocating\n",
+        json!({ "exitCode": 137, "reason": "OOMKilled" }),
+    )
+    .await?;
     assert_eq!((exit.code, exit.oom_killed), (Some(137), true));
 
     // The Job's deadline passed: timed out, whatever the pod says.
@@ -480,62 +482,37 @@ async fn failures_out_of_memory_and_the_deadline_end_as_they_should() -> anyhow:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_that_cannot_be_pulled_and_failed_fetches_end_at_once_with_the_reason()
 -> anyhow::Result<()> {
-    let mut steps = start(false);
-    steps.push(step(
-        Method::GET,
-        format!("{}/build-pod", pods()),
-        200,
-        pod(
-            "Pending",
-            DONE(),
-            json!({ "waiting": { "reason": "ImagePullBackOff", "message": "Back-off pulling image \"registry.example.edu/cs101/python:3.11\"" } }),
-        ),
-    ));
-    steps.extend(cleanup());
-    let pull = run(steps, false, None).await?;
-    let Ending::Errored(why) = &pull.ending else {
-        anyhow::bail!("{:?}", pull.ending);
-    };
+    let why = error_when_pod_is(pod(
+        "Pending",
+        DONE(),
+        json!({ "waiting": { "reason": "ImagePullBackOff", "message": "Back-off pulling image \"registry.example.edu/cs101/python:3.11\"" } }),
+    ))
+    .await?;
     assert!(
         why.contains("cannot start registry.example.edu/cs101/python:3.11 (ImagePullBackOff)"),
         "{why}"
     );
 
-    let mut steps = start(false);
-    steps.push(step(
-        Method::GET,
-        format!("{}/build-pod", pods()),
-        200,
-        pod(
-            "Failed",
-            json!({ "terminated": { "exitCode": 128, "message": "fatal: couldn't find remote ref" } }),
-            json!({ "waiting": { "reason": "PodInitializing" } }),
+    let why = error_when_pod_is(pod(
+        "Failed",
+        json!({ "terminated": { "exitCode": 128, "message": "fatal: couldn't find remote ref" } }),
+        json!({ "waiting": { "reason": "PodInitializing" } }),
+    ))
+    .await?;
+    assert!(
+        why.contains(
+            "fetching the commit in the cluster failed (exit code 128): fatal: couldn't find remote ref"
         ),
-    ));
-    steps.extend(cleanup());
-    let fetch = run(steps, false, None).await?;
-    let Ending::Errored(why) = &fetch.ending else {
-        anyhow::bail!("{:?}", fetch.ending);
-    };
-    assert!(why.contains("fetching the commit in the cluster failed (exit code 128): fatal: couldn't find remote ref"), "{why}");
+        "{why}"
+    );
 
     // No node can take it (the grace is zero here).
-    let mut steps = start(false);
-    steps.push(step(
-        Method::GET,
-        format!("{}/build-pod", pods()),
-        200,
-        json!({
-            "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "build-pod" },
-            "status": { "phase": "Pending", "conditions": [{ "type": "PodScheduled", "status": "False",
-                "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient memory." }] }
-        }),
-    ));
-    steps.extend(cleanup());
-    let unschedulable = run(steps, false, None).await?;
-    let Ending::Errored(why) = &unschedulable.ending else {
-        anyhow::bail!("{:?}", unschedulable.ending);
-    };
+    let why = error_when_pod_is(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "build-pod" },
+        "status": { "phase": "Pending", "conditions": [{ "type": "PodScheduled", "status": "False",
+            "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient memory." }] }
+    }))
+    .await?;
     assert!(
         why.contains("no node of the cluster can run this build: 0/3 nodes are available"),
         "{why}"

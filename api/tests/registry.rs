@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use bollard::Docker;
 use bollard::models::ContainerCreateBody;
 use futures::StreamExt as _;
@@ -35,18 +33,7 @@ async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -
     let spec = RunSpec {
         build_id: build.id,
         checkout: checkout.clone(),
-        image: "localhost/lectern-python:3.11".into(),
-        command: "python3 -m unittest -v".into(),
-        timeout: Duration::from_secs(60),
-        memory_mb: 256,
-        cpu_millis: 1000,
-        pids_limit: 128,
-        workspace_mb: 64,
-        use_dockerfile: false,
-        report_path: None,
-        report_marker: String::new(),
-        origin: None,
-        image_per_build: false,
+        ..support::run_spec("python3 -m unittest -v")
     };
     let (sink, writer) = LogWriter::start(&app.app, build.id, 1 << 20).await?;
     let tag = lectern::executor::docker::image_tag("regtest", build.id);

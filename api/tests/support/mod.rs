@@ -377,6 +377,27 @@ pub struct LinkedRepo {
     pub secret: String,
 }
 
+/// A run of `command` in the Python base image with small limits (30 s, 256 MiB, one CPU,
+/// 128 processes, a 64 MB workspace), for a build and checkout the caller sets.
+pub fn run_spec(command: &str) -> lectern::executor::RunSpec {
+    lectern::executor::RunSpec {
+        build_id: 0,
+        checkout: std::path::PathBuf::new(),
+        image: "localhost/lectern-python:3.11".into(),
+        command: command.into(),
+        timeout: Duration::from_secs(30),
+        memory_mb: 256,
+        cpu_millis: 1000,
+        pids_limit: 128,
+        workspace_mb: 64,
+        use_dockerfile: false,
+        report_path: None,
+        report_marker: String::new(),
+        origin: None,
+        image_per_build: false,
+    }
+}
+
 impl TestApp {
     /// A server with a course (`ada` teaching), an assignment and octocat's linked
     /// repository: somewhere to hang builds and their logs.

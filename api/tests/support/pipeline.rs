@@ -95,20 +95,28 @@ impl Pipeline {
         })
     }
 
-    /// Uploads `archive` as the assignment's hidden tests (as the instructor); returns the
-    /// server's answer (`files`, `digest`).
-    pub async fn upload_hidden_tests(&self, archive: Vec<u8>) -> anyhow::Result<Value> {
-        let response = self
-            .ada
+    /// Sends `body` to the assignment's hidden tests' upload as `client`; the answer as it is.
+    pub async fn put_hidden_tests(
+        &self,
+        client: &Client,
+        body: Vec<u8>,
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(client
             .http
             .put(format!(
                 "{}/assignments/{}/hidden-tests",
-                self.ada.base, self.assignment
+                client.base, self.assignment
             ))
             .header("content-type", "application/gzip")
-            .body(archive)
+            .body(body)
             .send()
-            .await?;
+            .await?)
+    }
+
+    /// Uploads `archive` as the assignment's hidden tests (as the instructor); returns the
+    /// server's answer (`files`, `digest`).
+    pub async fn upload_hidden_tests(&self, archive: Vec<u8>) -> anyhow::Result<Value> {
+        let response = self.put_hidden_tests(&self.ada, archive).await?;
         anyhow::ensure!(response.status() == 200, "upload: {}", response.status());
         Ok(response.json().await?)
     }
