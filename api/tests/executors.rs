@@ -12,7 +12,6 @@ use lectern::db::enums::{BuildTrigger, LogStream};
 use lectern::db::models::{Build, BuildRequest, LogChunk, Repository};
 use lectern::executor::{self, DockerExecutor, Ending, Executor, LocalExecutor, RunSpec};
 use support::TestApp;
-use tokio_util::sync::CancellationToken;
 
 /// A server with one linked repository, to hang builds (and their logs) on.
 struct Bench {
@@ -125,14 +124,7 @@ async fn run<E: Executor>(
     spec.build_id = build.id;
     spec.checkout = checkout.clone();
     let (sink, writer) = LogWriter::start(&bench.app.app, build.id, log_cap).await?;
-    let cancel = CancellationToken::new();
-    if let Some(after) = cancel_after {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            cancel.cancel();
-        });
-    }
+    let cancel = support::cancel_after(cancel_after);
     let started = Instant::now();
     let ending = executor::drive(executor, &spec, &sink, &cancel).await;
     let took = started.elapsed();

@@ -16,7 +16,6 @@ use lectern::executor::kubernetes::{KubernetesExecutor, PerBuild, Settings};
 use lectern::executor::{self, Ending, Origin, RunSpec};
 use serde_json::{Value, json};
 use support::TestApp;
-use tokio_util::sync::CancellationToken;
 
 const NS: &str = "lectern-builds";
 const SCOPE: &str = "t0";
@@ -256,14 +255,7 @@ async fn run_with(
         ..support::run_spec("python3 -m unittest -v")
     };
     let (sink, writer) = LogWriter::start(&app.app, build.id, 1 << 20).await?;
-    let cancel = CancellationToken::new();
-    if let Some(after) = cancel_after {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            cancel.cancel();
-        });
-    }
+    let cancel = support::cancel_after(cancel_after);
     let ending = tokio::time::timeout(
         Duration::from_secs(20),
         executor::drive(&executor, &spec, &sink, &cancel),

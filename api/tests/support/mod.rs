@@ -377,6 +377,19 @@ pub struct LinkedRepo {
     pub secret: String,
 }
 
+/// A token that is cancelled `after` this long (never without it).
+pub fn cancel_after(after: Option<Duration>) -> tokio_util::sync::CancellationToken {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    if let Some(after) = after {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            cancel.cancel();
+        });
+    }
+    cancel
+}
+
 /// A run of `command` in the Python base image with small limits (30 s, 256 MiB, one CPU,
 /// 128 processes, a 64 MB workspace), for a build and checkout the caller sets.
 pub fn run_spec(command: &str) -> lectern::executor::RunSpec {
