@@ -22,9 +22,13 @@ use crate::db::enums::{ExecutorKind, LogStream};
 /// When the server runs as root, each build runs as its own unprivileged user id (no
 /// account needed), so per-user limits such as the process count apply to that build alone
 /// and a stop can kill every process it made.
-/// Installations (scopes) get disjoint ranges of 100 000 ids from 2 000 000 up.
+/// Installations (scopes) get ranges of 100 000 ids from 2 000 000 up, one of 40 000 by their
+/// scope: two installations on one machine (the tests run dozens at once) share a range, and
+/// can kill each other's builds, once in 40 000 pairs rather than once in 1 000.
 fn build_uid(scope: u32, build_id: i64) -> u32 {
-    2_000_000 + (scope % 1000) * 100_000 + u32::try_from(build_id.rem_euclid(100_000)).unwrap_or(0)
+    2_000_000
+        + (scope % 40_000) * 100_000
+        + u32::try_from(build_id.rem_euclid(100_000)).unwrap_or(0)
 }
 
 /// Runs builds as local processes.
@@ -267,6 +271,9 @@ mod tests {
         assert_ne!(build_uid(1, 7), build_uid(2, 7));
         assert_ne!(build_uid(1, 7), build_uid(1, 8));
         assert!(build_uid(999_999, 99_999) >= 2_000_000);
+        // Every id stays below the largest Linux allows (u32::MAX - 1 is reserved).
+        assert!(build_uid(39_999, 99_999) < u32::MAX - 1);
+        assert!(build_uid(u32::MAX, i64::MAX) < u32::MAX - 1);
     }
 
     #[test]
