@@ -173,3 +173,46 @@ async fn a_permanent_failure_is_recorded_not_retried_forever() -> anyhow::Result
     assert_eq!(attempts, 1, "not retried");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_status_waits_for_the_pending_one_so_github_never_shows_it_running()
+-> anyhow::Result<()> {
+    let (github, app, build) = linked().await?;
+    let mut conn = app.db.conn().await?;
+    use lectern::jobs::commit_status::{State, enqueue};
+    // The pending status is due only in a moment (as after a failed attempt); the final one
+    // is queued at once behind it.
+    enqueue(&mut conn, build, State::Pending, "Running the tests").await?;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(
+            "UPDATE jobs SET run_at = now() + interval '600 milliseconds' WHERE dedupe_key LIKE '%:pending'",
+        ),
+        &mut conn,
+    )
+    .await?;
+    enqueue(
+        &mut conn,
+        build,
+        State::Error,
+        "Lectern could not run the tests",
+    )
+    .await?;
+    wait_for("two statuses", || github.statuses().len() >= 2).await?;
+    let states: Vec<String> = github
+        .statuses()
+        .iter()
+        .map(|(_, b)| b["state"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(states, ["pending", "error"]);
+    // Waiting spent none of the final status's attempts, and nothing is left behind.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while jobs_left(&app).await? != (0, 0) {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "jobs left: {:?}",
+            jobs_left(&app).await?
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

@@ -48,28 +48,39 @@ pub async fn enqueue(
     description: &str,
 ) -> diesel::QueryResult<()> {
     let description: String = description.chars().take(140).collect();
+    let dedupe_key = key(build_id, state);
     let payload = serde_json::to_value(Payload {
         build_id,
         state,
         description,
     })
     .unwrap_or_default();
-    Job::enqueue(
-        conn,
-        KIND,
-        payload,
-        Some(format!("status:{build_id}:{}", state.as_str())),
-    )
-    .await?;
+    Job::enqueue(conn, KIND, payload, Some(dedupe_key)).await?;
     Ok(())
 }
 
-/// Posts the status with the repository owner's authorization.
+/// The job that posts `state` for build `build_id` (one per build and state).
+fn key(build_id: i64, state: State) -> String {
+    format!("status:{build_id}:{}", state.as_str())
+}
+
+/// Posts the status with the repository owner's authorization. A final status waits until
+/// the build's `pending` one is posted (or given up): posted in the other order, GitHub
+/// would show the build as running for ever.
 pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
     let payload: Payload = serde_json::from_value(job.payload.clone())
         .map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
     let retry = |e: crate::error::AppError| JobError::Retry(e.to_string());
     let mut conn = app.db().await.map_err(retry)?;
+    if payload.state != State::Pending
+        && Job::outstanding(&mut conn, &key(payload.build_id, State::Pending))
+            .await
+            .map_err(|e| retry(e.into()))?
+    {
+        return Err(JobError::Wait(
+            "the build's pending status is not posted yet".into(),
+        ));
+    }
     let build = Build::find(&mut conn, payload.build_id)
         .await
         .map_err(|e| JobError::Permanent(e.to_string()))?;

@@ -25,6 +25,9 @@ pub enum JobError {
     /// Will not get better by retrying (revoked authorization, deleted repository, …).
     #[error("{0}")]
     Permanent(String),
+    /// Must wait for another job first: runs again later without spending an attempt.
+    #[error("{0}")]
+    Wait(String),
 }
 
 const POLL: Duration = Duration::from_secs(2);
@@ -108,6 +111,11 @@ async fn run_one(app: &App, job: Job) {
             Err(JobError::Permanent(why)) => {
                 tracing::warn!(error = %why, "job failed for good");
                 Job::retry_or_fail(&mut conn, &job, why, TimeDelta::zero(), true).await?
+            }
+            Err(JobError::Wait(why)) => {
+                let delay = backoff(app.config.job_retry_base, 1);
+                tracing::debug!(reason = %why, "job waits for another");
+                Job::defer(&mut conn, &job, delay).await?
             }
         };
         Ok::<_, crate::error::AppError>(())

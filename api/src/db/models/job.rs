@@ -81,6 +81,37 @@ impl Job {
         diesel::delete(jobs::table.find(id)).execute(conn).await
     }
 
+    /// Not run this time (it waits for another job): runs again after `delay`, the attempt
+    /// not counted.
+    pub async fn defer(
+        conn: &mut AsyncPgConnection,
+        job: &Job,
+        delay: TimeDelta,
+    ) -> QueryResult<usize> {
+        diesel::update(jobs::table.find(job.id))
+            .set((
+                jobs::locked_by.eq(None::<String>),
+                jobs::locked_until.eq(None::<DateTime<Utc>>),
+                jobs::attempts.eq(jobs::attempts - 1),
+                jobs::run_at.eq(Utc::now() + delay),
+            ))
+            .execute(conn)
+            .await
+    }
+
+    /// Whether the job with `dedupe_key` is still to run (queued, running or retrying; not
+    /// done and not given up).
+    pub async fn outstanding(conn: &mut AsyncPgConnection, dedupe_key: &str) -> QueryResult<bool> {
+        use diesel::dsl::exists;
+        diesel::select(exists(
+            jobs::table
+                .filter(jobs::dedupe_key.eq(dedupe_key))
+                .filter(jobs::failed_at.is_null()),
+        ))
+        .get_result(conn)
+        .await
+    }
+
     /// Failed this time: runs again after `delay`, or gives up for good once out of attempts
     /// or when `permanent`.
     pub async fn retry_or_fail(
