@@ -691,3 +691,236 @@ async fn each_assignment_chooses_its_image_source() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A build of `repository` made to look like one a server that died was running: `running`,
+/// held by a worker on another host whose lease ran out, re-run `recoveries` times already.
+async fn lost_build(
+    app: &TestApp,
+    repository: &lectern::db::models::Repository,
+    recoveries: i32,
+) -> anyhow::Result<lectern::db::models::Build> {
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+    use lectern::db::schema::builds;
+    let build = app.manual_build(repository).await?;
+    let mut conn = app.db.conn().await?;
+    let ago = chrono::Utc::now() - chrono::TimeDelta::seconds(30);
+    diesel::update(builds::table.find(build.id))
+        .set((
+            builds::status.eq(lectern::db::enums::BuildStatus::Running),
+            builds::worker_id.eq("another-host:1:gone"),
+            builds::executor.eq(lectern::db::enums::ExecutorKind::Kubernetes),
+            builds::started_at.eq(ago),
+            builds::lease_expires_at.eq(ago),
+            builds::recoveries.eq(recoveries),
+        ))
+        .execute(&mut conn)
+        .await?;
+    Ok(lectern::db::models::Build::find(&mut conn, build.id).await?)
+}
+
+/// The Job a dead server started for `build`, as the API server lists it.
+fn job_of(build: &lectern::db::models::Build, hidden: bool) -> anyhow::Result<Value> {
+    use lectern::executor::kubernetes::manifest::{self, BuildJob, Code};
+    let mut job = serde_json::to_value(manifest::job(&BuildJob {
+        scope: SCOPE.into(),
+        namespace: NS.into(),
+        build_id: build.id,
+        course_id: build.course_id,
+        assignment_id: build.assignment_id,
+        image: "registry.example.edu/cs101/python:3.11".into(),
+        command: "python3 -m unittest -v".into(),
+        code: Code::InImage,
+        git_image: "registry.example.edu/lectern/git:2.47".into(),
+        timeout_seconds: 600,
+        memory_mb: 512,
+        cpu_millis: 1000,
+        workspace_mb: 100,
+        runtime_class: None,
+        ttl_seconds: 600,
+        image_pull_secret: None,
+        report_path: None,
+        report_marker: "\u{1e}LECTERN-REPORT-0".into(),
+        hidden,
+    }))?;
+    job["status"] = json!({ "active": 1 });
+    Ok(job)
+}
+
+/// Starts build workers on a Kubernetes executor whose API server is the mock playing `steps`.
+fn workers_on_mock(
+    app: &TestApp,
+    steps: Vec<Step>,
+) -> tokio::task::JoinHandle<anyhow::Result<Vec<String>>> {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let server = serve(handle, steps);
+    let executor = KubernetesExecutor::new(
+        kube::Client::new(service, NS),
+        Settings {
+            namespace: NS.into(),
+            git_image: "registry.example.edu/lectern/git:2.47".into(),
+            runtime_class: None,
+            ttl_seconds: 600,
+            unschedulable_grace: Duration::ZERO,
+            poll: Duration::from_millis(5),
+            per_build: None,
+        },
+        SCOPE,
+    );
+    lectern::builds::spawn_on(
+        app.app.clone(),
+        lectern::builds::Executors::Kubernetes(Box::new(executor)),
+    );
+    server
+}
+
+/// Waits until build `id` has ended.
+async fn ended(app: &TestApp, id: i64) -> anyhow::Result<lectern::db::models::Build> {
+    let mut conn = app.db.conn().await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let build = lectern::db::models::Build::find(&mut conn, id).await?;
+        if build.status.is_finished() {
+            return Ok(build);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "build {id} is still {:?}",
+            build.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_follows_on_the_job_its_predecessor_started() -> anyhow::Result<()> {
+    let (app, repository) = TestApp::with_repository().await?;
+    let build = lost_build(&app, &repository, 0).await?;
+    // What the dead server had stored of the tests' output: the first line.
+    let output = "test_one (test_hw.T.test_one) ... ok\ntest_two (test_hw.T.test_two) ... ok\n\n\
+                  ----------------------------------------------------------------------\n\
+                  Ran 2 tests in 0.001s\n\nOK\n";
+    let first_line = output.split_inclusive('\n').next().unwrap_or_default();
+    let mut conn = app.db.conn().await?;
+    LogChunk::insert_all(
+        &mut conn,
+        &[
+            lectern::db::models::NewLogChunk {
+                build_id: build.id,
+                seq: 0,
+                stream: lectern::db::enums::LogStream::System,
+                data: b"running: python3 -m unittest -v\n".to_vec(),
+            },
+            lectern::db::models::NewLogChunk {
+                build_id: build.id,
+                seq: 1,
+                stream: lectern::db::enums::LogStream::Stdout,
+                data: first_line.as_bytes().to_vec(),
+            },
+        ],
+    )
+    .await?;
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let mut finished = pod("Succeeded", DONE(), DONE());
+    finished["status"]["containerStatuses"][0]["imageID"] = json!(format!(
+        "docker-pullable://registry.example.edu/cs101/python@{digest}"
+    ));
+    let mut steps = vec![
+        step(
+            Method::GET,
+            format!("{}?labelSelector=lectern.dev%2Fscope%3D{SCOPE}", jobs()),
+            200,
+            json!({ "apiVersion": "batch/v1", "kind": "JobList", "metadata": {},
+                    "items": [job_of(&build, false)?] }),
+        ),
+        step(
+            Method::GET,
+            format!(
+                "{}?labelSelector=job-name%3Dlectern-{SCOPE}-build-{}",
+                pods(),
+                build.id
+            ),
+            200,
+            list(vec![finished.clone()]),
+        ),
+        step(
+            Method::GET,
+            format!("{}/build-pod/log?container=tests&follow=true", pods()),
+            200,
+            json!(output),
+        ),
+        step(
+            Method::GET,
+            the_job(),
+            200,
+            job(json!([{ "type": "Complete", "status": "True" }])),
+        ),
+        step(Method::GET, format!("{}/build-pod", pods()), 200, finished),
+    ];
+    steps.extend(cleanup());
+    let server = workers_on_mock(&app, steps);
+    let done = ended(&app, build.id).await?;
+    let seen = server.await??;
+    assert_eq!(
+        done.status,
+        lectern::db::enums::BuildStatus::Passed,
+        "{done:?}\n{seen:#?}"
+    );
+    assert_eq!((done.tests_passed, done.tests_failed), (Some(2), Some(0)));
+    assert_eq!(done.image_digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(done.recoveries, 0, "followed on, not run again");
+    // The output is whole, and none of it twice.
+    let stdout = LogChunk::output_text(&mut conn, build.id, false).await?;
+    assert_eq!(stdout, output);
+    let all: Vec<u8> = LogChunk::list(&mut conn, build.id, None, 1000)
+        .await?
+        .into_iter()
+        .flat_map(|c| c.data)
+        .collect();
+    let all = String::from_utf8_lossy(&all);
+    assert!(all.contains("this server follows it on"), "{all}");
+    assert!(
+        seen.iter().all(|s| !s.starts_with("POST")),
+        "nothing created: {seen:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_builds_without_a_job_to_follow_are_recovered_as_before() -> anyhow::Result<()> {
+    let (app, repository) = TestApp::with_repository().await?;
+    // One whose Job is gone (its time to live ran out), one that was running its hidden
+    // tests (their copy of the commit went with the server): both were re-run once already.
+    let gone = lost_build(&app, &repository, 1).await?;
+    let hidden = lost_build(&app, &repository, 1).await?;
+    let mut steps = vec![step(
+        Method::GET,
+        format!("{}?labelSelector=lectern.dev%2Fscope%3D{SCOPE}", jobs()),
+        200,
+        json!({ "apiVersion": "batch/v1", "kind": "JobList", "metadata": {},
+                "items": [job_of(&hidden, true)?] }),
+    )];
+    steps.extend(cleanup());
+    steps.extend(cleanup());
+    let server = workers_on_mock(&app, steps);
+    for id in [gone.id, hidden.id] {
+        let done = ended(&app, id).await?;
+        assert_eq!(done.status, lectern::db::enums::BuildStatus::Errored);
+        assert!(
+            done.status_reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("stopped again"),
+            "{done:?}"
+        );
+    }
+    let seen = server.await??;
+    for id in [gone.id, hidden.id] {
+        let job = format!("DELETE {}/lectern-{SCOPE}-build-{id}", jobs());
+        assert!(
+            seen.iter().any(|s| s.starts_with(&job)),
+            "{job} in {seen:#?}"
+        );
+    }
+    Ok(())
+}

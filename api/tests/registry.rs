@@ -90,6 +90,7 @@ async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -
         image_pull_secret: Some("lectern-registry".into()),
         report_path: None,
         report_marker: String::new(),
+        hidden: false,
     });
     let pod = job.spec.and_then(|s| s.template.spec).expect("pod");
     assert_eq!(pod.containers[0].image.as_deref(), Some(reference.as_str()));

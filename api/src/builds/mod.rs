@@ -27,6 +27,7 @@ use crate::db::models::build_queue::{
 };
 use crate::db::models::{Assignment, Build, LogChunk, NewLogChunk, Repository};
 use crate::executor::kubernetes::KubernetesExecutor;
+use crate::executor::kubernetes::manifest::Followed;
 use crate::executor::{self, DockerExecutor, Ending, Executor, LocalExecutor, RunSpec};
 use crate::jobs::commit_status::{self, State};
 use log::{LogSink, LogWriter};
@@ -128,10 +129,77 @@ pub async fn spawn(app: App) -> anyhow::Result<Option<tokio::task::JoinHandle<()
         tracing::info!("LECTERN_EXECUTOR=none: this server runs no builds");
         return Ok(None);
     };
-    Ok(Some(tokio::spawn(run(app, executors))))
+    Ok(Some(spawn_on(app, executors)))
 }
 
-async fn run(app: App, executors: Executors) {
+/// Starts the build workers on `executors` (a test's Kubernetes stand-in, say).
+pub fn spawn_on(app: App, executors: Executors) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(Workers {
+        worker: worker_id(),
+        wake: Arc::new(Notify::new()),
+        running: Arc::default(),
+        slots: Arc::new(Semaphore::new(app.config.builds.concurrency)),
+        app,
+        executors,
+    }))
+}
+
+/// This server's build workers: what the claim loop shares with the builds it runs.
+#[derive(Clone)]
+struct Workers {
+    app: App,
+    executors: Executors,
+    /// This process's worker id.
+    worker: String,
+    /// Wakes the claim loop.
+    wake: Arc<Notify>,
+    running: Running,
+    /// One permit per build this server may run at once.
+    slots: Arc<Semaphore>,
+}
+
+impl Workers {
+    /// Runs `body` for build `id` in its own task, which `cancel` (registered for the
+    /// cancel listener) stops; frees `permit` and wakes the claim loop at the end.
+    fn track(
+        &self,
+        build: &Build,
+        cancel: CancellationToken,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        body: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let id = build.id;
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, cancel);
+        let (running, wake) = (self.running.clone(), self.wake.clone());
+        let span = tracing::info_span!("build", id, number = build.number);
+        tokio::spawn(
+            async move {
+                body.await;
+                running
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&id);
+                drop(permit);
+                // A slot is free, and this student may have more queued.
+                wake.notify_one();
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn run(workers: Workers) {
+    let Workers {
+        app,
+        executors,
+        worker,
+        wake,
+        slots,
+        ..
+    } = workers.clone();
     if let Executors::Local(_) = &executors {
         tracing::warn!(
             "!!! LECTERN_EXECUTOR=local: students' code runs as plain processes on this machine, \
@@ -139,12 +207,8 @@ async fn run(app: App, executors: Executors) {
         );
     }
     let mut engine = EngineWatch::default();
-    let worker = worker_id();
-    let wake = Arc::new(Notify::new());
-    let running: Running = Arc::default();
-    tokio::spawn(listen(app.clone(), wake.clone(), running.clone()));
-    let slots = Arc::new(Semaphore::new(app.config.builds.concurrency));
-    recover(&app, &executors, true).await;
+    tokio::spawn(listen(app.clone(), wake.clone(), workers.running.clone()));
+    recover(&workers, true).await;
     let mut last_recovery = tokio::time::Instant::now();
     loop {
         // No claims while the container engine is down: the builds wait in the queue.
@@ -165,21 +229,10 @@ async fn run(app: App, executors: Executors) {
             match claimed {
                 Ok(Some(build)) => {
                     let cancel = CancellationToken::new();
-                    running
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(build.id, cancel.clone());
-                    let (app, executors, worker, running, wake) = (
-                        app.clone(),
-                        executors.clone(),
-                        worker.clone(),
-                        running.clone(),
-                        wake.clone(),
-                    );
-                    let span = tracing::info_span!("build", id = build.id, number = build.number);
-                    tokio::spawn(
+                    let (app, executors, worker) = (app.clone(), executors.clone(), worker.clone());
+                    let body = {
+                        let (build, cancel) = (build.clone(), cancel.clone());
                         async move {
-                            let id = build.id;
                             match &executors {
                                 Executors::Docker(e) => {
                                     execute(&app, e, &worker, build, cancel).await;
@@ -191,16 +244,9 @@ async fn run(app: App, executors: Executors) {
                                     execute(&app, &**e, &worker, build, cancel).await;
                                 }
                             }
-                            running
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .remove(&id);
-                            drop(permit);
-                            // A slot is free, and this student may have more queued.
-                            wake.notify_one();
                         }
-                        .instrument(span),
-                    );
+                    };
+                    workers.track(&build, cancel, Some(permit), body);
                 }
                 Ok(None) => break,
                 Err(err) => {
@@ -214,7 +260,7 @@ async fn run(app: App, executors: Executors) {
             () = tokio::time::sleep(POLL) => {}
         }
         if last_recovery.elapsed() >= POLL * 5 {
-            recover(&app, &executors, false).await;
+            recover(&workers, false).await;
             last_recovery = tokio::time::Instant::now();
         }
     }
@@ -267,9 +313,12 @@ impl EngineWatch {
     }
 }
 
-/// Re-queues or ends builds whose server died (expired leases; at start, also builds of
-/// earlier processes on this host), removing what they left in the executor.
-async fn recover(app: &App, executors: &Executors, at_start: bool) {
+/// Deals with builds whose server died (expired leases; at start, also builds of earlier
+/// processes on this host): on Kubernetes, a build whose Job is still in the cluster is
+/// followed on (see [`adopt_jobs`]); the others are queued again or ended, and what they
+/// left in the executor is removed.
+async fn recover(workers: &Workers, at_start: bool) {
+    let Workers { app, executors, .. } = workers;
     let recovered = async {
         let mut conn = app.db().await?;
         let dead = if at_start {
@@ -277,6 +326,9 @@ async fn recover(app: &App, executors: &Executors, at_start: bool) {
         } else {
             Vec::new()
         };
+        if let Executors::Kubernetes(kubernetes) = executors {
+            adopt_jobs(workers, kubernetes, &dead).await;
+        }
         Ok::<_, crate::error::AppError>(Build::recover(&mut conn, &dead).await?)
     }
     .await;
@@ -300,6 +352,61 @@ async fn recover(app: &App, executors: &Executors, at_start: bool) {
         if let Recovered::Ended(b) = &item {
             queue_final_status(app, b).await;
         }
+    }
+}
+
+/// Takes over the lost builds whose Job is still in the cluster (running, or finished and
+/// not yet collected) and follows each on to its end. A build whose hidden tests were to
+/// run after its tests, or that was running them, is not: the copy of the commit they run
+/// in went with the server, so it runs again from the start (see [`Build::recover`]).
+async fn adopt_jobs(workers: &Workers, kubernetes: &KubernetesExecutor, dead: &[String]) {
+    let Workers { app, worker, .. } = workers;
+    let adopted = async {
+        let mut conn = app.db().await?;
+        let lost = Build::lost(&mut conn, dead).await?;
+        if lost.is_empty() {
+            return Ok(Vec::new());
+        }
+        let jobs = match kubernetes.find_jobs().await {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look for the Jobs of builds whose server stopped; they run again");
+                return Ok(Vec::new());
+            }
+        };
+        let mut adopted = Vec::new();
+        for build in lost {
+            let Some(job) = jobs.iter().find(|j| j.build_id == build.id) else {
+                continue;
+            };
+            let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
+            let hidden_to_run = build.graded_run && hidden::Source::of(&assignment).is_some();
+            if job.hidden || hidden_to_run {
+                continue;
+            }
+            let lease = app.config.builds.lease;
+            if let Some(build) = Build::adopt(&mut conn, build.id, worker, lease, dead).await? {
+                adopted.push((build, job.clone()));
+            }
+        }
+        Ok::<_, crate::error::AppError>(adopted)
+    }
+    .await;
+    let adopted = adopted.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not take over builds whose server stopped");
+        Vec::new()
+    });
+    for (build, job) in adopted {
+        tracing::warn!(build = build.id, job = %job.name, "following on the Job of a build whose server stopped");
+        let cancel = CancellationToken::new();
+        // It runs in the cluster already: a slot if one is free, but it goes on regardless.
+        let permit = workers.slots.clone().try_acquire_owned().ok();
+        let (app, worker, kubernetes) = (app.clone(), worker.clone(), kubernetes.clone());
+        let body = {
+            let (build, cancel) = (build.clone(), cancel.clone());
+            async move { resume(&app, &kubernetes, &worker, build, job, cancel).await }
+        };
+        workers.track(&build, cancel, permit, body);
     }
 }
 
@@ -388,6 +495,46 @@ async fn execute<E: Executor>(
 ) {
     tracing::info!(sha = %build.commit_sha, "build started");
     queue_status(app, build.id, State::Pending, "Running the tests").await;
+    carry(
+        app,
+        worker,
+        build,
+        cancel,
+        async |build, sink, workdir, cancel| {
+            run_steps(app, executor, build, worker, sink, workdir, cancel).await
+        },
+    )
+    .await;
+}
+
+/// Follows on a build whose server stopped while its `job` went on in the cluster.
+async fn resume(
+    app: &App,
+    executor: &KubernetesExecutor,
+    worker: &str,
+    build: Build,
+    job: Followed,
+    cancel: CancellationToken,
+) {
+    carry(
+        app,
+        worker,
+        build,
+        cancel,
+        async |build, sink, _, cancel| follow_on(app, executor, build, job, sink, cancel).await,
+    )
+    .await;
+}
+
+/// Carries a build this worker holds to its end: opens its log, keeps its lease, runs
+/// `steps`, then grades it, finishes it and queues its final commit status.
+async fn carry(
+    app: &App,
+    worker: &str,
+    build: Build,
+    cancel: CancellationToken,
+    steps: impl AsyncFnOnce(&Build, &LogSink, &std::path::Path, &CancellationToken) -> Ran,
+) {
     let (sink, writer) =
         match LogWriter::start(app, build.id, app.config.builds.log_max_bytes).await {
             Ok(pair) => pair,
@@ -413,7 +560,7 @@ async fn execute<E: Executor>(
         .work_dir
         .join(crate::executor::scope_for(app.config.database_url.expose()))
         .join(format!("build-{}", build.id));
-    let ran = run_steps(app, executor, &build, worker, &sink, &workdir, &cancel).await;
+    let ran = steps(&build, &sink, &workdir, &cancel).await;
     lease.abort();
     let interrupted = *interrupt
         .lock()
@@ -579,6 +726,65 @@ impl Ran {
     }
 }
 
+/// The run of `build` that `job` goes on with in the cluster, followed from where the stored
+/// log ends (a Job that finished meanwhile is collected the same way).
+async fn follow_on(
+    app: &App,
+    executor: &KubernetesExecutor,
+    build: &Build,
+    job: Followed,
+    sink: &LogSink,
+    cancel: &CancellationToken,
+) -> Ran {
+    let loaded = async {
+        let mut conn = app.db().await?;
+        let repository = Repository::find(&mut conn, build.repository_id).await?;
+        let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
+        let stored = LogChunk::stream_bytes(&mut conn, build.id, LogStream::Stdout).await?;
+        Ok::<_, crate::error::AppError>((repository, assignment, stored))
+    }
+    .await;
+    let (repository, assignment, stored) = match loaded {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            return Ran::ended(Ending::Errored(format!(
+                "could not load the build's repository: {}",
+                err.public_message()
+            )));
+        }
+    };
+    sink.system(format!(
+        "the server running this build stopped; its Job {} went on in the cluster, and this server follows it on",
+        job.name
+    ))
+    .await;
+    let handle = executor.reattach(job, u64::try_from(stored).unwrap_or(0));
+    // The Job's own deadline ends it in time; this is for a cluster that does not.
+    let limit = Duration::from_secs(u64::try_from(assignment.timeout_seconds).unwrap_or(600));
+    let elapsed = build
+        .started_at
+        .and_then(|at| (chrono::Utc::now() - at).to_std().ok())
+        .unwrap_or_default();
+    let timeout = limit.saturating_sub(elapsed).max(Duration::from_secs(60));
+    let visible =
+        executor::drive_attached(executor, build.id, &handle, timeout, sink, cancel).await;
+    let image_digest = match &visible {
+        Ending::Exited { exit, .. } => exit.image.clone(),
+        _ => None,
+    };
+    Ran {
+        visible,
+        hidden: None,
+        record: RunRecord {
+            image_digest,
+            hidden_tests_sha256: None,
+            protected_edits: build.protected_edits.iter().flatten().cloned().collect(),
+        },
+        graded_run: build.graded_run,
+        loaded: Some((assignment, repository.owner_id)),
+    }
+}
+
 /// What a build needs from the database before it runs.
 struct Loaded {
     repository: Repository,
@@ -683,6 +889,18 @@ async fn run_steps<E: Executor>(
         cancel,
     };
     let protected_edits = check_protected(&course, &assignment, &src).await;
+    if !protected_edits.is_empty() {
+        // Kept at once: a server that follows the build on after this one stops reads them.
+        let recorded = async {
+            let mut conn = app.db().await?;
+            Build::record_protected_edits(&mut conn, build.id, worker, &protected_edits).await?;
+            Ok::<_, crate::error::AppError>(())
+        }
+        .await;
+        if let Err(err) = recorded {
+            tracing::warn!(error = %err, "could not record the protected files the commit changed");
+        }
+    }
     let use_dockerfile = assignment.allow_dockerfile && src.join("Dockerfile").is_file();
     let spec = RunSpec {
         build_id: build.id,
@@ -705,6 +923,7 @@ async fn run_steps<E: Executor>(
             token: token.clone().map(crate::config::Secret::new),
         }),
         image_per_build: assignment.image_source == crate::db::enums::ImageSource::PerBuild,
+        hidden: false,
     };
     // Hidden tests run only in graded runs, in a copy of the commit as fetched, taken now.
     let hidden_source = hidden::Source::of(&assignment).filter(|_| graded_run);
@@ -826,6 +1045,7 @@ async fn run_hidden<E: Executor>(
         // plain commit in its place.
         origin: None,
         image_per_build: true,
+        hidden: true,
         ..spec.clone()
     };
     executor::drive(executor, &hidden_spec, &sink.hidden(), cancel).await

@@ -659,6 +659,7 @@ mod tests {
             report_marker: String::new(),
             origin: None,
             image_per_build: false,
+            hidden: false,
         }
     }
 

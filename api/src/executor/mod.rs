@@ -56,6 +56,8 @@ pub struct RunSpec {
     /// Run an image built for this build rather than fetch the commit into the assignment's
     /// image (Kubernetes; the other executors always build one).
     pub image_per_build: bool,
+    /// The run of the hidden tests, after the student's own.
+    pub hidden: bool,
 }
 
 /// Where a build's code comes from, and what it belongs to.
@@ -176,21 +178,48 @@ async fn drive_inner<E: Executor>(
     if let Err(err) = executor.start(spec, &mut handle).await {
         return Ending::Errored(err.0);
     }
+    follow(executor, &handle, spec.timeout, log, cancel).await
+}
+
+/// Follows a build an earlier server started (`handle`, from the executor's own means of
+/// finding it) to the end, as [`drive`] would have, within `timeout`, and cleans up.
+pub async fn drive_attached<E: Executor>(
+    executor: &E,
+    build_id: i64,
+    handle: &E::Handle,
+    timeout: Duration,
+    log: &LogSink,
+    cancel: &CancellationToken,
+) -> Ending {
+    let ending = follow(executor, handle, timeout, log, cancel).await;
+    executor.cleanup(build_id).await;
+    ending
+}
+
+/// Streams a started command's output until it ends, is stopped at `timeout`, or is
+/// cancelled.
+async fn follow<E: Executor>(
+    executor: &E,
+    handle: &E::Handle,
+    timeout: Duration,
+    log: &LogSink,
+    cancel: &CancellationToken,
+) -> Ending {
     let started = Instant::now();
-    let run = executor.run(&handle, log);
+    let run = executor.run(handle, log);
     tokio::pin!(run);
     let stopped = tokio::select! {
         result = &mut run => {
             return match result {
-                Ok(exit) if exit.timed_out => Ending::TimedOut(spec.timeout),
+                Ok(exit) if exit.timed_out => Ending::TimedOut(timeout),
                 Ok(exit) => Ending::Exited { exit, after: started.elapsed() },
                 Err(err) => Ending::Errored(err.0),
             };
         }
-        () = tokio::time::sleep(spec.timeout) => Ending::TimedOut(spec.timeout),
+        () = tokio::time::sleep(timeout) => Ending::TimedOut(timeout),
         () = cancel.cancelled() => Ending::Cancelled,
     };
-    executor.stop(&handle).await;
+    executor.stop(handle).await;
     // Collect what the command printed before it was stopped, for a short while.
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
     stopped

@@ -408,6 +408,7 @@ pub fn run_spec(command: &str) -> lectern::executor::RunSpec {
         report_marker: String::new(),
         origin: None,
         image_per_build: false,
+        hidden: false,
     }
 }
 

@@ -198,6 +198,23 @@ impl Build {
         Ok(())
     }
 
+    /// Records the protected files running build `id` (held by `worker`) changed, as soon as
+    /// they are known (a server that follows the build on after a restart reads them here).
+    pub async fn record_protected_edits(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        worker: &str,
+        edits: &[String],
+    ) -> QueryResult<()> {
+        diesel::update(builds::table)
+            .filter(builds::id.eq(id))
+            .filter(builds::worker_id.eq(worker))
+            .set(builds::protected_edits.eq(edits))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     /// Which of `shas` the repository has built, as (branch, sha) pairs, in one query.
     pub async fn built_heads(
         conn: &mut AsyncPgConnection,

@@ -376,6 +376,46 @@ impl Build {
             .collect())
     }
 
+    /// Running builds whose server is gone (see [`Build::recover`]) and whose cancel no one
+    /// asked for: those an executor whose runs outlive the server (Kubernetes) may follow on.
+    pub async fn lost(
+        conn: &mut AsyncPgConnection,
+        dead_workers: &[String],
+    ) -> QueryResult<Vec<Build>> {
+        diesel::sql_query(
+            "SELECT * FROM builds WHERE status = 'running' AND cancel_requested_at IS NULL \
+               AND (lease_expires_at < now() OR worker_id = ANY($1)) ORDER BY id",
+        )
+        .bind::<diesel::sql_types::Array<Text>, _>(dead_workers)
+        .load(conn)
+        .await
+    }
+
+    /// Takes lost build `id` over for `worker`, which follows its run on where it goes on
+    /// (a Job in the cluster), with a fresh lease. `None` when it is no longer lost: another
+    /// server took it, it ended, or someone asked to cancel it.
+    pub async fn adopt(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        worker: &str,
+        lease: std::time::Duration,
+        dead_workers: &[String],
+    ) -> QueryResult<Option<Build>> {
+        diesel::sql_query(
+            "UPDATE builds SET worker_id = $2, lease_expires_at = now() + $3 \
+             WHERE id = $1 AND status = 'running' AND cancel_requested_at IS NULL \
+               AND (lease_expires_at < now() OR worker_id = ANY($4)) \
+             RETURNING *",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(worker)
+        .bind::<Interval, _>(interval(lease))
+        .bind::<diesel::sql_types::Array<Text>, _>(dead_workers)
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
     /// Workers that hold running builds, for telling which of them are dead.
     pub async fn running_workers(conn: &mut AsyncPgConnection) -> QueryResult<Vec<String>> {
         builds::table

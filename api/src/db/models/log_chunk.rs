@@ -67,6 +67,24 @@ impl LogChunk {
         Ok(String::from_utf8_lossy(&data.concat()).into_owned())
     }
 
+    /// The bytes stored so far on `stream` (a run followed again after its server died
+    /// goes on after them).
+    pub async fn stream_bytes(
+        conn: &mut AsyncPgConnection,
+        build_id: i64,
+        stream: LogStream,
+    ) -> QueryResult<i64> {
+        let bytes: Option<i64> = log_chunks::table
+            .filter(log_chunks::build_id.eq(build_id))
+            .filter(log_chunks::stream.eq(stream))
+            .select(diesel::dsl::sum(diesel::dsl::sql::<
+                diesel::sql_types::Integer,
+            >("length(data)")))
+            .first(conn)
+            .await?;
+        Ok(bytes.unwrap_or(0))
+    }
+
     /// The chunks after sequence number `after` (all with `None`), at most `limit`.
     pub async fn list(
         conn: &mut AsyncPgConnection,

@@ -35,6 +35,8 @@ pub const FETCH: &str = "fetch";
 pub const BUILD_LABEL: &str = "lectern.dev/build";
 /// The label naming the installation (see [`crate::executor::scope_for`]).
 pub const SCOPE_LABEL: &str = "lectern.dev/scope";
+/// The label saying which of a build's runs the Job is: `tests`, or `hidden-tests`.
+pub const RUN_LABEL: &str = "lectern.dev/run";
 /// Writable scratch space besides the workspace.
 const TMP_MB: u64 = 64;
 /// Room for the container's own writes (logs, image layers' scratch) beyond the volumes.
@@ -82,7 +84,68 @@ pub struct BuildJob {
     pub image_pull_secret: Option<String>,
     pub report_path: Option<String>,
     pub report_marker: String,
+    /// The run of the hidden tests (a build's second run), not the student's own tests.
+    pub hidden: bool,
 }
+
+/// What following a build's Job needs, as [`job`] writes it and [`followed`] reads it back
+/// from the cluster (a server that restarts finds the Jobs its predecessor started).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Followed {
+    pub name: String,
+    pub build_id: i64,
+    pub hidden: bool,
+    pub image: String,
+    pub report_path: Option<String>,
+    pub report_marker: String,
+}
+
+impl Followed {
+    pub fn of(build: &BuildJob) -> Self {
+        Self {
+            name: job_name(&build.scope, build.build_id),
+            build_id: build.build_id,
+            hidden: build.hidden,
+            image: build.image.clone(),
+            report_path: build.report_path.clone(),
+            report_marker: build.report_marker.clone(),
+        }
+    }
+}
+
+/// Reads back what [`job`] wrote into a Job; `None` for a Job that is not a build's.
+pub fn followed(job: &Job) -> Option<Followed> {
+    let labels = job.metadata.labels.as_ref()?;
+    let build_id = labels.get(BUILD_LABEL)?.parse().ok()?;
+    let hidden = labels.get(RUN_LABEL).map(String::as_str) == Some(HIDDEN_RUN);
+    let tests = job
+        .spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == TESTS)?;
+    let var = |name: &str| {
+        tests
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    Some(Followed {
+        name: job.metadata.name.clone()?,
+        build_id,
+        hidden,
+        image: tests.image.clone()?,
+        report_path: var("LECTERN_REPORT_PATH").filter(|p| !p.is_empty()),
+        report_marker: var("LECTERN_REPORT_MARKER")?,
+    })
+}
+
+const HIDDEN_RUN: &str = "hidden-tests";
 
 /// The name of build `build_id`'s Job (and of its credentials Secret).
 pub fn job_name(scope: &str, build_id: i64) -> String {
@@ -100,6 +163,10 @@ pub fn labels(build: &BuildJob) -> BTreeMap<String, String> {
         (
             "lectern.dev/assignment".into(),
             build.assignment_id.to_string(),
+        ),
+        (
+            RUN_LABEL.into(),
+            if build.hidden { HIDDEN_RUN } else { "tests" }.into(),
         ),
     ])
 }
@@ -393,6 +460,7 @@ mod tests {
             image_pull_secret: None,
             report_path: Some("report.xml".into()),
             report_marker: "\u{1e}LECTERN-REPORT-0123".into(),
+            hidden: false,
         }
     }
 
@@ -522,6 +590,23 @@ mod tests {
             .unwrap_or_default()
             .join(" ");
         assert!(command.contains("cp -R /src/. /workspace/"), "{command}");
+    }
+
+    #[test]
+    fn a_job_read_back_from_the_cluster_says_how_to_follow_it() {
+        let mut hidden = example(Code::InImage);
+        hidden.hidden = true;
+        hidden.report_path = None;
+        for build in [example(fetch(true)), example(fetch(false)), hidden] {
+            let job = job(&build);
+            // As the API server returns it: through JSON.
+            let json = serde_json::to_value(&job).expect("json");
+            let back: Job = serde_json::from_value(json).expect("a Job");
+            assert_eq!(followed(&back), Some(Followed::of(&build)));
+        }
+        let mut foreign = job(&example(fetch(false)));
+        foreign.metadata.labels = Some(BTreeMap::from([("app".into(), "other".into())]));
+        assert_eq!(followed(&foreign), None, "not a build's Job");
     }
 
     /// The Jobs as YAML, kept in `k8s/examples/` (where `scripts/test` validates them

@@ -7,6 +7,11 @@
 //! node can take end the build at once with the reason, instead of waiting for the timeout.
 //! `stop` and `cleanup` delete the Job with foreground propagation (its pod goes first, and
 //! the Secret with it).
+//!
+//! A server that restarts finds the Jobs its predecessor started by their labels
+//! ([`KubernetesExecutor::find_jobs`]) and follows them again
+//! ([`KubernetesExecutor::reattach`]): a Job still running is streamed on from where the
+//! stored log ends, one that finished meanwhile is collected the same way.
 
 pub mod manifest;
 
@@ -21,7 +26,7 @@ use super::report::{self, ReportTap};
 use super::{ExecError, Executor, Exit, RunSpec};
 use crate::builds::log::LogSink;
 use crate::db::enums::{ExecutorKind, LogStream};
-use manifest::{BuildJob, Code};
+use manifest::{BuildJob, Code, Followed};
 
 /// Container waiting reasons that will not resolve by waiting.
 const HOPELESS: [&str; 5] = [
@@ -112,14 +117,16 @@ pub struct KubernetesExecutor {
     scope: String,
 }
 
-/// A started build: its Job and, once found, its pod.
+/// A build's Job: the one to create, or one found in the cluster; and, once found, its pod.
 pub struct KubernetesHandle {
-    /// The Job's name.
-    job: String,
+    /// The Job, as far as following it goes.
+    job: Followed,
     /// What the Job is made from (its image is the one pushed for the build, by digest, in
-    /// per-build mode).
-    build: BuildJob,
+    /// per-build mode); `None` for a Job found in the cluster.
+    build: Option<BuildJob>,
     pod: tokio::sync::Mutex<Option<String>>,
+    /// Bytes of the tests' output already in the build's log (a Job followed again).
+    stored: u64,
 }
 
 impl KubernetesExecutor {
@@ -203,7 +210,31 @@ impl KubernetesExecutor {
                 .and_then(|p| p.pull_secret.clone()),
             report_path: spec.report_path.clone(),
             report_marker: spec.report_marker.clone(),
+            hidden: spec.hidden,
         })
+    }
+
+    /// The Jobs of this installation's builds in the cluster, running or finished (until
+    /// their time to live runs out).
+    pub async fn find_jobs(&self) -> Result<Vec<Followed>, ExecError> {
+        let jobs = self
+            .jobs()
+            .list(&ListParams::default().labels(&manifest::scope_selector(&self.scope)))
+            .await
+            .map_err(|e| api_error("looking for the builds' Jobs", &e))?;
+        Ok(jobs.items.iter().filter_map(manifest::followed).collect())
+    }
+
+    /// A handle on a Job found in the cluster, to follow again with [`Executor::run`];
+    /// `stored` bytes of its tests' output are in the build's log already and are not
+    /// written again.
+    pub fn reattach(&self, job: Followed, stored: u64) -> KubernetesHandle {
+        KubernetesHandle {
+            job,
+            build: None,
+            pod: tokio::sync::Mutex::new(None),
+            stored,
+        }
     }
 
     /// The build's pod, once the Job made it.
@@ -219,7 +250,7 @@ impl KubernetesExecutor {
                 Err(err) => Err(api_error("reading the build's pod", &err)),
             };
         }
-        let selector = format!("job-name={}", handle.job);
+        let selector = format!("job-name={}", handle.job.name);
         let pods = self
             .pods()
             .list(&ListParams::default().labels(&selector))
@@ -238,7 +269,7 @@ impl KubernetesExecutor {
         let began = Instant::now();
         loop {
             if let Some(pod) = self.pod(handle).await? {
-                if let Some(why) = hopeless(&pod, &handle.build.image) {
+                if let Some(why) = hopeless(&pod, &handle.job.image) {
                     return Err(ExecError::new(why));
                 }
                 let status = pod.status.clone().unwrap_or_default();
@@ -272,7 +303,7 @@ impl KubernetesExecutor {
         loop {
             let job = self
                 .jobs()
-                .get(&handle.job)
+                .get(&handle.job.name)
                 .await
                 .map_err(|e| api_error("reading the build's Job", &e))?;
             let deadline = job
@@ -293,9 +324,8 @@ impl KubernetesExecutor {
                 });
             }
             let pod = self.pod(handle).await?;
-            let terminated = pod
-                .as_ref()
-                .and_then(|p| container(p, manifest::TESTS))
+            let tests = pod.as_ref().and_then(|p| container(p, manifest::TESTS));
+            let terminated = tests
                 .and_then(|c| c.state.as_ref())
                 .and_then(|s| s.terminated.clone());
             if let Some(end) = terminated {
@@ -304,7 +334,7 @@ impl KubernetesExecutor {
                     oom_killed: end.reason.as_deref() == Some("OOMKilled"),
                     signal: end.signal,
                     report: None,
-                    image: None,
+                    image: tests.and_then(|c| image_digest(&c.image_id)),
                     timed_out: false,
                 });
             }
@@ -322,6 +352,14 @@ fn container<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
         .flatten()
         .chain(status.init_container_statuses.iter().flatten())
         .find(|c| c.name == name)
+}
+
+/// The digest of the image a container ran, from its status' `imageID`
+/// (`docker-pullable://registry/repo@sha256:…`, or a bare `sha256:…`).
+fn image_digest(image_id: &str) -> Option<String> {
+    let digest = image_id.rsplit('@').next()?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| digest.to_owned())
 }
 
 /// Why `pod` will never run its tests, if that is already clear: an image that cannot be
@@ -364,6 +402,16 @@ pub fn hopeless(pod: &Pod, image: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// What of `output` is left once the first `skip` bytes (stored already) are dropped.
+fn skip_stored(skip: &mut u64, mut output: Vec<u8>) -> Vec<u8> {
+    let n = usize::try_from(*skip)
+        .unwrap_or(usize::MAX)
+        .min(output.len());
+    output.drain(..n);
+    *skip -= n as u64;
+    output
 }
 
 fn is_not_found(err: &kube::Error) -> bool {
@@ -418,14 +466,19 @@ impl Executor for KubernetesExecutor {
         ))
         .await;
         Ok(KubernetesHandle {
-            job,
-            build,
+            job: Followed::of(&build),
+            build: Some(build),
             pod: tokio::sync::Mutex::new(None),
+            stored: 0,
         })
     }
 
     async fn start(&self, spec: &RunSpec, handle: &mut KubernetesHandle) -> Result<(), ExecError> {
-        let build = &handle.build;
+        let Some(build) = &handle.build else {
+            return Err(ExecError::new(
+                "this Job was found in the cluster: it is followed, not created",
+            ));
+        };
         let created = self
             .jobs()
             .create(&PostParams::default(), &manifest::job(build))
@@ -457,8 +510,10 @@ impl Executor for KubernetesExecutor {
             .log_stream(&pod, &params)
             .await
             .map_err(|e| api_error("reading the tests' output", &e))?;
-        let report = handle.build.report_path.as_deref();
-        let mut tap = report.map(|_| ReportTap::new(&handle.build.report_marker));
+        let report = handle.job.report_path.as_deref();
+        let mut tap = report.map(|_| ReportTap::new(&handle.job.report_marker));
+        // A Job followed again streams from its start: what the log holds already is skipped.
+        let mut skip = handle.stored;
         // Kubernetes gives one stream (stdout and stderr together), as raw bytes.
         let mut stream = std::pin::pin!(stream);
         let mut buffer = vec![0_u8; 64 * 1024];
@@ -467,27 +522,24 @@ impl Executor for KubernetesExecutor {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(err) => {
-                    tracing::warn!(job = %handle.job, error = %err, "the tests' log stream broke; waiting for the end");
+                    tracing::warn!(job = %handle.job.name, error = %err, "the tests' log stream broke; waiting for the end");
                     break;
                 }
             };
             let piece = &buffer[..n];
-            match &mut tap {
-                Some(tap) => {
-                    let output = tap.feed(piece);
-                    if !output.is_empty() {
-                        log.write(LogStream::Stdout, output.into()).await;
-                    }
-                }
-                None => {
-                    log.write(LogStream::Stdout, bytes::Bytes::copy_from_slice(piece))
-                        .await;
-                }
+            let output = match &mut tap {
+                Some(tap) => tap.feed(piece),
+                None => piece.to_vec(),
+            };
+            let output = skip_stored(&mut skip, output);
+            if !output.is_empty() {
+                log.write(LogStream::Stdout, output.into()).await;
             }
         }
         let mut exit = self.ending(handle).await?;
         if let (Some(tap), Some(path)) = (tap, report) {
             let (held, carried) = tap.finish();
+            let held = skip_stored(&mut skip, held);
             if !held.is_empty() {
                 log.write(LogStream::Stdout, held.into()).await;
             }
@@ -499,11 +551,11 @@ impl Executor for KubernetesExecutor {
     async fn stop(&self, handle: &KubernetesHandle) {
         if let Err(err) = self
             .jobs()
-            .delete(&handle.job, &DeleteParams::foreground())
+            .delete(&handle.job.name, &DeleteParams::foreground())
             .await
             && !is_not_found(&err)
         {
-            tracing::warn!(job = %handle.job, error = %err, "could not delete the build's Job");
+            tracing::warn!(job = %handle.job.name, error = %err, "could not delete the build's Job");
         }
     }
 
@@ -527,5 +579,37 @@ impl Executor for KubernetesExecutor {
         {
             tracing::warn!(image = %name, error = %err, "could not delete the build's image from the registry");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_digests_come_from_the_container_status() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            image_digest(&format!(
+                "docker-pullable://registry.example.edu/cs101/python@sha256:{hex}"
+            )),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(
+            image_digest(&format!("sha256:{hex}")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(image_digest(""), None);
+        assert_eq!(image_digest("registry.example.edu/cs101/python:3.11"), None);
+        assert_eq!(image_digest("repo@sha256:short"), None);
+    }
+
+    #[test]
+    fn output_stored_already_is_skipped_across_pieces() {
+        let mut skip = 5;
+        assert_eq!(skip_stored(&mut skip, b"abc".to_vec()), b"");
+        assert_eq!(skip_stored(&mut skip, b"defgh".to_vec()), b"fgh");
+        assert_eq!(skip, 0);
+        assert_eq!(skip_stored(&mut skip, b"ij".to_vec()), b"ij");
     }
 }
