@@ -156,9 +156,10 @@ pub struct KubernetesConfig {
     pub pull_secret: Option<String>,
     /// `LECTERN_REGISTRY_INSECURE` — speak plain HTTP to the registry (default `false`).
     pub registry_insecure: bool,
-    /// `LECTERN_REGISTRY_KEEP_IMAGES` — keep build images in the registry after their build
-    /// (default `false`: each is deleted when its build ends).
-    pub registry_keep_images: bool,
+    /// `LECTERN_REGISTRY_KEEP_HOURS` — how long a build's image stays in the registry after
+    /// its build ends (default 0: deleted when it ends). A sweep every few minutes deletes
+    /// those past it, and those a stopped server left behind.
+    pub registry_keep: Duration,
 }
 
 /// Credentials of the GitHub OAuth app.
@@ -501,6 +502,12 @@ fn build_config<F: Fn(&str) -> Option<String>>(
         0..=7 * 86_400,
         "a number of seconds, 0 to 604800",
     );
+    let registry_keep_hours = env.parse_in(
+        "LECTERN_REGISTRY_KEEP_HOURS",
+        0,
+        0..=24 * 366,
+        "a number of hours, 0 to 8784",
+    );
     let unschedulable = env.parse_in(
         "LECTERN_K8S_UNSCHEDULABLE_SECONDS",
         120,
@@ -526,7 +533,7 @@ fn build_config<F: Fn(&str) -> Option<String>>(
             .get("LECTERN_K8S_PULL_SECRET")
             .filter(|s| !s.trim().is_empty()),
         registry_insecure: env.bool("LECTERN_REGISTRY_INSECURE", false),
-        registry_keep_images: env.bool("LECTERN_REGISTRY_KEEP_IMAGES", false),
+        registry_keep: Duration::from_secs(3600 * registry_keep_hours?),
     };
     Some(BuildConfig {
         executor: executor?,

@@ -581,7 +581,7 @@ fn runs_to_the_end(output: &str) -> Vec<Step> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_digest()
 -> anyhow::Result<()> {
-    let registry = support::registry::LocalRegistry::start()?;
+    let registry = support::registry::LocalRegistry::start().await?;
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     let per_build = PerBuild {
         builder: lectern::executor::DockerExecutor::connect(Some(&host), false, "k8sreg")?,
@@ -592,7 +592,7 @@ async fn with_a_registry_the_job_runs_the_image_built_for_the_build_by_its_diges
             insecure: true,
         },
         pull_secret: Some("lectern-registry".into()),
-        keep_images: false,
+        keep: Duration::ZERO,
     };
     // No fetch in the cluster and no credentials Secret, even for a private repository:
     // the Job runs the pushed image by digest, pulled with the registry's Secret.
@@ -669,7 +669,7 @@ async fn each_assignment_chooses_its_image_source() -> anyhow::Result<()> {
             insecure: true,
         },
         pull_secret: None,
-        keep_images: true,
+        keep: Duration::from_secs(3600),
     };
     let mut steps = vec![Step {
         check: Some(|body| {

@@ -17,7 +17,7 @@ use support::TestApp;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -> anyhow::Result<()>
 {
-    let registry = support::registry::LocalRegistry::start()?;
+    let registry = support::registry::LocalRegistry::start().await?;
     let host = std::env::var("DOCKER_HOST").unwrap_or_default();
     let executor = DockerExecutor::connect(Some(&host), false, "regtest")?;
 
@@ -157,5 +157,117 @@ async fn an_image_built_per_build_is_pushed_and_runs_as_pulled_by_its_digest() -
     let _ = std::fs::remove_dir_all(&checkout);
     assert!(output.contains("RAN-FROM-THE-REGISTRY"), "{output}");
     assert!(output.contains("OK"), "{output}");
+    Ok(())
+}
+
+/// Pushes an image of its own (a checkout naming `build_id`) as build `build_id`'s, tagged as
+/// the Kubernetes executor tags them.
+async fn push_build_image(
+    app: &TestApp,
+    builder: &DockerExecutor,
+    registry: &Registry,
+    log_build: i64,
+    build_id: i64,
+) -> anyhow::Result<()> {
+    let checkout = std::env::temp_dir().join(format!("lectern-sweep-src-{build_id}"));
+    std::fs::create_dir_all(&checkout)?;
+    std::fs::write(checkout.join("build.txt"), build_id.to_string())?;
+    let spec = RunSpec {
+        build_id,
+        checkout: checkout.clone(),
+        ..support::run_spec("true")
+    };
+    let (sink, writer) = LogWriter::start(&app.app, log_build, 1 << 20).await?;
+    let tag = lectern::executor::docker::image_tag(SWEEP_SCOPE, build_id);
+    builder.build_image(&spec, &tag, &sink).await?;
+    builder
+        .push(&tag, registry, &manifest::job_name(SWEEP_SCOPE, build_id))
+        .await?;
+    builder.cleanup(build_id).await;
+    drop(sink);
+    writer.finish().await;
+    let _ = std::fs::remove_dir_all(&checkout);
+    Ok(())
+}
+
+const SWEEP_SCOPE: &str = "sweep";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_deletes_images_kept_past_their_time_and_those_of_builds_gone()
+-> anyhow::Result<()> {
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+    use lectern::db::schema::builds;
+    let registry = support::registry::LocalRegistry::start().await?;
+    let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let builder = DockerExecutor::connect(Some(&host), false, SWEEP_SCOPE)?;
+    let target = Registry {
+        repository: format!("{}/lectern/builds", registry.address),
+        username: None,
+        password: None,
+        insecure: true,
+    };
+    let (app, repository) = TestApp::with_repository().await?;
+    let mut conn = app.db.conn().await?;
+    // Ended 3 hours ago, ended 10 minutes ago, still queued; and one that no longer exists.
+    let mut ids = Vec::new();
+    for ended in [Some(180), Some(10), None] {
+        let build = app.manual_build(&repository).await?;
+        if let Some(minutes) = ended {
+            let at = chrono::Utc::now() - chrono::TimeDelta::minutes(minutes);
+            diesel::update(builds::table.find(build.id))
+                .set((
+                    builds::received_at.eq(at),
+                    builds::queued_at.eq(at),
+                    builds::status.eq(lectern::db::enums::BuildStatus::Cancelled),
+                    builds::finished_at.eq(at),
+                ))
+                .execute(&mut conn)
+                .await?;
+        }
+        ids.push(build.id);
+    }
+    let gone = ids[2] + 1000;
+    for id in ids.iter().copied().chain([gone]) {
+        push_build_image(&app, &builder, &target, ids[0], id).await?;
+    }
+    let mut tags = target.tags().await.map_err(anyhow::Error::msg)?;
+    tags.sort();
+    assert_eq!(tags.len(), 4, "{tags:?}");
+
+    let (service, _handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let executor = lectern::executor::kubernetes::KubernetesExecutor::new(
+        kube::Client::new(service, "lectern-builds"),
+        lectern::executor::kubernetes::Settings {
+            namespace: "lectern-builds".into(),
+            git_image: "unused".into(),
+            runtime_class: None,
+            ttl_seconds: 600,
+            unschedulable_grace: std::time::Duration::ZERO,
+            poll: std::time::Duration::from_millis(5),
+            per_build: Some(lectern::executor::kubernetes::PerBuild {
+                builder: builder.clone(),
+                registry: target.clone(),
+                pull_secret: None,
+                keep: std::time::Duration::from_secs(3600),
+            }),
+        },
+        SWEEP_SCOPE,
+    );
+    let deleted = lectern::builds::images::sweep(&app.app, &executor)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(deleted, 2);
+    let mut left = target.tags().await.map_err(anyhow::Error::msg)?;
+    left.sort();
+    let mut kept = vec![
+        manifest::job_name(SWEEP_SCOPE, ids[1]),
+        manifest::job_name(SWEEP_SCOPE, ids[2]),
+    ];
+    kept.sort();
+    assert_eq!(left, kept);
     Ok(())
 }

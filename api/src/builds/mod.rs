@@ -7,6 +7,7 @@
 pub mod checkout;
 pub mod grade;
 pub mod hidden;
+pub mod images;
 pub mod log;
 
 use std::collections::HashMap;
@@ -205,6 +206,11 @@ async fn run(workers: Workers) {
             "!!! LECTERN_EXECUTOR=local: students' code runs as plain processes on this machine, \
              without a container. Development and demos only. !!!"
         );
+    }
+    if let Executors::Kubernetes(kubernetes) = &executors
+        && kubernetes.per_build().is_some()
+    {
+        tokio::spawn(images::sweep_every(app.clone(), (**kubernetes).clone()));
     }
     let mut engine = EngineWatch::default();
     tokio::spawn(listen(app.clone(), wake.clone(), workers.running.clone()));

@@ -536,22 +536,81 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Deletes the image tagged `tag` from the registry (its manifest, by digest). A missing
-    /// one is no error.
-    pub async fn delete(&self, tag: &str) -> Result<(), String> {
+    /// The host, the repository's path on it, and the URL scheme to speak to it with.
+    fn parts(&self) -> Result<(&str, &str, &str), String> {
         let (host, path) = self
             .repository
             .split_once('/')
             .ok_or_else(|| format!("{} names no repository", self.repository))?;
-        let scheme = if self.insecure { "http" } else { "https" };
-        let client = reqwest::Client::builder()
+        Ok((host, path, if self.insecure { "http" } else { "https" }))
+    }
+
+    fn client() -> Result<reqwest::Client, String> {
+        reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
-            .map_err(|e| e.to_string())?;
-        let authorized = |request: reqwest::RequestBuilder| match &self.username {
+            .map_err(|e| e.to_string())
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.username {
             Some(user) => request.basic_auth(user, self.password.as_ref().map(|p| p.expose())),
             None => request,
-        };
+        }
+    }
+
+    /// Every tag in the repository, following the registry's pages.
+    pub async fn tags(&self) -> Result<Vec<String>, String> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        let (host, path, scheme) = self.parts()?;
+        let client = Self::client()?;
+        let mut url = format!("{scheme}://{host}/v2/{path}/tags/list?n=1000");
+        let mut tags = Vec::new();
+        loop {
+            let response = self
+                .authorized(client.get(&url))
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach the registry {host}: {e}"))?;
+            match response.status() {
+                // A repository nothing was pushed to yet.
+                reqwest::StatusCode::NOT_FOUND => return Ok(tags),
+                s if !s.is_success() => {
+                    return Err(format!(
+                        "the registry {host} did not list {path}'s tags ({s})"
+                    ));
+                }
+                _ => {}
+            }
+            // `Link: </v2/…/tags/list?last=…&n=1000>; rel="next"` while there is more.
+            let next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| l.split_once('<'))
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .map(|(next, _)| format!("{scheme}://{host}{next}"));
+            let page: Page = response
+                .json()
+                .await
+                .map_err(|e| format!("the registry {host} sent an unreadable tag list: {e}"))?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(next) if next != url => url = next,
+                _ => return Ok(tags),
+            }
+        }
+    }
+
+    /// Deletes the image tagged `tag` from the registry (its manifest, by digest). A missing
+    /// one is no error.
+    pub async fn delete(&self, tag: &str) -> Result<(), String> {
+        let (host, path, scheme) = self.parts()?;
+        let client = Self::client()?;
+        let authorized = |request| self.authorized(request);
         let head = authorized(client.head(format!("{scheme}://{host}/v2/{path}/manifests/{tag}")))
             .header(
                 reqwest::header::ACCEPT,

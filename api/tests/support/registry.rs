@@ -4,15 +4,20 @@
 use std::time::Duration;
 
 /// A registry on 127.0.0.1 (the port the scripts mark insecure for Podman), stopped and
-/// emptied when dropped.
+/// emptied when dropped. One at a time: the port is fixed.
 pub struct LocalRegistry {
     child: std::process::Child,
     dir: std::path::PathBuf,
     pub address: String,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
+static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
 impl LocalRegistry {
-    pub fn start() -> anyhow::Result<Self> {
+    pub async fn start() -> anyhow::Result<Self> {
+        let turn = TURN.clone().lock_owned().await;
         let port = std::env::var("LECTERN_TEST_REGISTRY_PORT").unwrap_or_else(|_| "50505".into());
         let address = format!("127.0.0.1:{port}");
         let dir = std::env::temp_dir().join(format!("lectern-registry-{}", std::process::id()));
@@ -38,6 +43,7 @@ impl LocalRegistry {
             child,
             dir,
             address,
+            _turn: turn,
         };
         for _ in 0..100 {
             if std::net::TcpStream::connect(&registry.address).is_ok() {

@@ -416,6 +416,19 @@ impl Build {
         .optional()
     }
 
+    /// When each of `ids` ended (`None`: not yet), for those that exist.
+    pub async fn ended_at(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+    ) -> QueryResult<std::collections::HashMap<i64, Option<DateTime<Utc>>>> {
+        let rows: Vec<(i64, Option<DateTime<Utc>>)> = builds::table
+            .filter(builds::id.eq_any(ids))
+            .select((builds::id, builds::finished_at))
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Workers that hold running builds, for telling which of them are dead.
     pub async fn running_workers(conn: &mut AsyncPgConnection) -> QueryResult<Vec<String>> {
         builds::table

@@ -152,6 +152,16 @@ pub fn job_name(scope: &str, build_id: i64) -> String {
     format!("lectern-{scope}-build-{build_id}")
 }
 
+/// The build a Job (or image tag) of installation `scope` is named after (see [`job_name`]).
+pub fn build_named(scope: &str, name: &str) -> Option<i64> {
+    let id = name.strip_prefix(&format!("lectern-{scope}-build-"))?;
+    // Digits only: `parse` would take a sign.
+    id.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| id.parse().ok())
+        .flatten()
+}
+
 /// The labels of every object of a build.
 pub fn labels(build: &BuildJob) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -590,6 +600,19 @@ mod tests {
             .unwrap_or_default()
             .join(" ");
         assert!(command.contains("cp -R /src/. /workspace/"), "{command}");
+    }
+
+    #[test]
+    fn names_lead_back_to_their_build() {
+        assert_eq!(build_named("a1b2", &job_name("a1b2", 42)), Some(42));
+        assert_eq!(
+            build_named("a1b2", &job_name("ffff", 42)),
+            None,
+            "another scope"
+        );
+        assert_eq!(build_named("a1b2", "lectern-a1b2-build-+4"), None);
+        assert_eq!(build_named("a1b2", "lectern-a1b2-build-"), None);
+        assert_eq!(build_named("a1b2", "latest"), None);
     }
 
     #[test]

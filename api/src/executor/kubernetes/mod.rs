@@ -73,7 +73,7 @@ impl Settings {
                     insecure: k.registry_insecure,
                 },
                 pull_secret: k.pull_secret.clone(),
-                keep_images: k.registry_keep_images,
+                keep: k.registry_keep,
             }),
             None => None,
         };
@@ -96,8 +96,9 @@ pub struct PerBuild {
     pub registry: super::docker::Registry,
     /// A `kubernetes.io/dockerconfigjson` Secret in the builds namespace.
     pub pull_secret: Option<String>,
-    /// Keep each build's image in the registry after the build (default: deleted then).
-    pub keep_images: bool,
+    /// How long a build's image stays in the registry after the build (zero: deleted when
+    /// it ends); [`crate::builds::images`] sweeps out those past it.
+    pub keep: Duration,
 }
 
 impl std::fmt::Debug for PerBuild {
@@ -156,6 +157,16 @@ impl KubernetesExecutor {
 
     fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.client.clone(), &self.settings.namespace)
+    }
+
+    /// Where images built per build go, when they are.
+    pub fn per_build(&self) -> Option<&PerBuild> {
+        self.settings.per_build.as_ref()
+    }
+
+    /// The installation's scope, which the names of its builds' Jobs and images carry.
+    pub fn scope(&self) -> &str {
+        &self.scope
     }
 
     fn secrets(&self) -> Api<Secret> {
@@ -574,7 +585,7 @@ impl Executor for KubernetesExecutor {
         }
         // The image built for the build served its one run.
         if let Some(per_build) = &self.settings.per_build
-            && !per_build.keep_images
+            && per_build.keep.is_zero()
             && let Err(err) = per_build.registry.delete(&name).await
         {
             tracing::warn!(image = %name, error = %err, "could not delete the build's image from the registry");
