@@ -21,6 +21,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Live updates for subscribers of this process.
     pub hub: crate::live::Hub,
+    /// Sends email, when `SMTP_URL` is set.
+    pub mailer: Option<crate::notify::email::Smtp>,
 }
 
 impl std::ops::Deref for App {
@@ -40,12 +42,20 @@ impl App {
             .timeout(std::time::Duration::from_secs(20))
             .user_agent(concat!("Lectern/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let mailer = match &config.notify.smtp_url {
+            Some(url) => Some(crate::notify::email::Smtp::new(
+                url.expose(),
+                &config.notify.mail_from,
+            )?),
+            None => None,
+        };
         Ok(Self(Arc::new(Inner {
             config,
             pool,
             cipher,
             http,
             hub: crate::live::Hub::default(),
+            mailer,
         })))
     }
 

@@ -72,6 +72,27 @@ pub struct Config {
     pub github_standin_dir: Option<PathBuf>,
     /// How builds run.
     pub builds: BuildConfig,
+    /// Where notifications go.
+    pub notify: NotifyConfig,
+    /// `LECTERN_JOB_LEASE_SECONDS` — how long a background job may run before another
+    /// server takes it over, its own presumed dead (default 300).
+    pub job_lease: Duration,
+}
+
+/// Settings of notifications.
+#[derive(Clone, Debug)]
+pub struct NotifyConfig {
+    /// `SMTP_URL` — the mail server: `smtp://host:25` (plain), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (TLS). Without it no email is sent.
+    pub smtp_url: Option<Secret>,
+    /// `LECTERN_MAIL_FROM` — the sender (default `Lectern <lectern@{public host}>`).
+    pub mail_from: String,
+    /// `LECTERN_SLACK_HOSTS` — hosts (`host` or `host:port`) Slack webhook URLs may point at
+    /// (default `hooks.slack.com`).
+    pub slack_hosts: Vec<String>,
+    /// `LECTERN_NOTIFY_MAX_ATTEMPTS` — attempts at one notification before it is given up on
+    /// and shown to the course's staff (default 8; with the job backoff, about 20 minutes).
+    pub max_attempts: i32,
 }
 
 /// `LECTERN_EXECUTOR` — where builds run.
@@ -369,6 +390,36 @@ impl Config {
         }
         let github_standin_dir = env.get("LECTERN_GITHUB_STANDIN_DIR").map(PathBuf::from);
         let builds = build_config(&mut env, dev_mode);
+        let env_smtp = env
+            .get("SMTP_URL")
+            .filter(|u| !u.trim().is_empty())
+            .map(Secret);
+        let max_attempts = env.parse_in(
+            "LECTERN_NOTIFY_MAX_ATTEMPTS",
+            8,
+            1..=100,
+            "a number of attempts, 1 to 100",
+        );
+        let job_lease = env.parse_in(
+            "LECTERN_JOB_LEASE_SECONDS",
+            300,
+            1..=86_400,
+            "a number of seconds, 1 to 86400",
+        );
+        let mail_from = env.get("LECTERN_MAIL_FROM").unwrap_or_else(|| {
+            let host = public_url
+                .as_ref()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| "localhost".into());
+            format!("Lectern <lectern@{host}>")
+        });
+        let slack_hosts: Vec<String> = env
+            .get("LECTERN_SLACK_HOSTS")
+            .unwrap_or_else(|| "hooks.slack.com".into())
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
 
         let config = (|| {
             Some(Config {
@@ -395,6 +446,13 @@ impl Config {
                 github_standin,
                 github_standin_dir,
                 builds: builds?,
+                notify: NotifyConfig {
+                    smtp_url: env_smtp,
+                    mail_from,
+                    slack_hosts,
+                    max_attempts: max_attempts?,
+                },
+                job_lease: Duration::from_secs(job_lease?),
             })
         })();
         env.finish(config)

@@ -18,6 +18,7 @@ pub mod graphql;
 pub mod http;
 pub mod jobs;
 pub mod live;
+pub mod notify;
 pub mod server;
 pub mod telemetry;
 pub mod validate;

@@ -640,6 +640,7 @@ async fn carry(
                 &verdict,
                 graded.as_ref(),
                 &ran.record,
+                &crate::notify::outbox::Outbox::of(&app.config),
             )
             .await?,
         )

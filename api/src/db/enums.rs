@@ -220,6 +220,59 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// When someone hears about a build's end.
+    #[derive(async_graphql::Enum)]
+    pub enum NotifyWhen {
+        Never = "never",
+        /// Builds that did not pass.
+        Failures = "failures",
+        /// A build whose outcome differs from the one before it (failed after passing,
+        /// fixed after failing), and the first one.
+        Changes = "changes",
+        Always = "always",
+    }
+}
+
+text_enum! {
+    /// How a notification travels.
+    #[derive(async_graphql::Enum)]
+    pub enum NotificationChannel {
+        Email = "email",
+        Slack = "slack",
+    }
+}
+
+text_enum! {
+    /// What a notification is about.
+    #[derive(async_graphql::Enum)]
+    pub enum NotificationKind {
+        /// A build ended.
+        Build = "build",
+        /// A regrade changed a build's score.
+        Regrade = "regrade",
+        /// A day of a course's builds, for its staff.
+        Digest = "digest",
+    }
+}
+
+text_enum! {
+    /// What became of a notification.
+    #[derive(async_graphql::Enum)]
+    pub enum NotificationStatus {
+        /// Waiting to be sent (again, after a failure).
+        Pending = "pending",
+        /// Leaving now.
+        Sending = "sending",
+        Sent = "sent",
+        /// Given up: the channel refused it, or kept failing.
+        Failed = "failed",
+        /// A server stopped while sending it: perhaps sent, and not sent again so that no
+        /// one gets it twice.
+        Unconfirmed = "unconfirmed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,6 +104,9 @@ diesel::table! {
         created_by -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        slack_webhook -> Nullable<Bytea>,
+        slack_webhook_hint -> Nullable<Text>,
+        slack_when -> Text,
     }
 }
 
@@ -166,6 +169,36 @@ diesel::table! {
         user_id -> Int8,
         role -> Text,
         invite_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notification_preferences (id) {
+        id -> Int8,
+        user_id -> Int8,
+        course_id -> Nullable<Int8>,
+        email -> Text,
+        daily_digest -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Int8,
+        course_id -> Int8,
+        build_id -> Nullable<Int8>,
+        kind -> Text,
+        channel -> Text,
+        user_id -> Nullable<Int8>,
+        idempotency_key -> Text,
+        status -> Text,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        sending_since -> Nullable<Timestamptz>,
+        sent_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -266,6 +299,11 @@ diesel::joinable!(log_chunks -> builds (build_id));
 diesel::joinable!(memberships -> courses (course_id));
 diesel::joinable!(memberships -> invites (invite_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(notification_preferences -> courses (course_id));
+diesel::joinable!(notification_preferences -> users (user_id));
+diesel::joinable!(notifications -> builds (build_id));
+diesel::joinable!(notifications -> courses (course_id));
+diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(repositories -> assignments (assignment_id));
 diesel::joinable!(repositories -> courses (course_id));
 diesel::joinable!(repositories -> users (owner_id));
@@ -283,6 +321,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     log_chunks,
     memberships,
+    notification_preferences,
+    notifications,
     repositories,
     sessions,
     test_results,

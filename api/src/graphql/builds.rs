@@ -220,6 +220,14 @@ impl BuildNode {
     async fn ungraded_reason(&self) -> Option<&str> {
         self.0.ungraded_reason.as_deref()
     }
+    /// The notifications sent about this build and what became of each (the course's
+    /// staff; empty for anyone else).
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Vec<super::notifications::NotificationNode>> {
+        super::notifications::of_build(ctx, self.0.id, self.0.course_id).await
+    }
     /// Bytes of output stored.
     async fn log_bytes(&self) -> i64 {
         self.0.log_bytes

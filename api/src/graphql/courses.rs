@@ -186,6 +186,27 @@ impl CourseNode {
     async fn viewer_can_edit(&self) -> bool {
         self.0.allows(Need::Instructor)
     }
+    /// What the viewer hears by email about the course's builds.
+    async fn my_notifications(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<super::notifications::MyNotifications> {
+        super::notifications::mine(ctx, &self.0).await
+    }
+    /// The course's Slack channel; null unless the viewer is an instructor.
+    async fn slack(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Option<super::notifications::SlackSettings>> {
+        super::notifications::slack_settings(ctx, &self.0).await
+    }
+    /// Channels whose messages did not go in the last week (staff; empty for students).
+    async fn notification_problems(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<Vec<super::notifications::ChannelProblem>> {
+        super::notifications::problems(ctx, &self.0).await
+    }
     async fn counts(&self, ctx: &Context<'_>) -> GqlResult<CourseCounts> {
         Ok(loaders(ctx)?
             .course_counts

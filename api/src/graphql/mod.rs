@@ -9,6 +9,7 @@ mod error_codes;
 mod grades;
 mod live;
 pub mod loaders;
+mod notifications;
 mod repositories;
 mod roster;
 mod users;
@@ -39,6 +40,7 @@ pub struct Mutation(
     repositories::RepositoryMutation,
     builds::BuildMutation,
     grades::GradeMutation,
+    notifications::NotificationMutation,
 );
 
 /// The executable schema.

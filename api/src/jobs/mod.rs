@@ -28,10 +28,12 @@ pub enum JobError {
     /// Must wait for another job first: runs again later without spending an attempt.
     #[error("{0}")]
     Wait(String),
+    /// Worth trying again, not before the given time (a service's `Retry-After`).
+    #[error("{0}")]
+    RetryAfter(String, Duration),
 }
 
 const POLL: Duration = Duration::from_secs(2);
-const LEASE: TimeDelta = TimeDelta::minutes(5);
 const MAX_BACKOFF: TimeDelta = TimeDelta::minutes(15);
 
 /// Starts the runner on the current runtime; it runs until the runtime stops.
@@ -55,6 +57,7 @@ async fn run(app: App) {
     tokio::spawn(listen(app.clone(), wake.clone()));
     let slots = Arc::new(Semaphore::new(app.config.job_concurrency));
     let worker = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let lease = TimeDelta::from_std(app.config.job_lease).unwrap_or(TimeDelta::minutes(5));
     loop {
         // Take jobs while there are due ones and free slots.
         loop {
@@ -62,7 +65,7 @@ async fn run(app: App) {
                 return;
             };
             let claimed = match app.db().await {
-                Ok(mut conn) => Job::claim(&mut conn, &worker, LEASE)
+                Ok(mut conn) => Job::claim(&mut conn, &worker, lease)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -97,6 +100,7 @@ async fn execute(app: &App, job: Job) {
 async fn run_one(app: &App, job: Job) {
     let result = match job.kind.as_str() {
         commit_status::KIND => commit_status::handle(app, &job).await,
+        crate::notify::outbox::KIND => crate::notify::deliver::handle(app, &job).await,
         other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
     };
     let stored = async {
@@ -106,6 +110,11 @@ async fn run_one(app: &App, job: Job) {
             Err(JobError::Retry(why)) => {
                 let delay = backoff(app.config.job_retry_base, job.attempts);
                 tracing::info!(error = %why, retry_in_ms = delay.num_milliseconds(), "job failed; will retry");
+                Job::retry_or_fail(&mut conn, &job, why, delay, false).await?
+            }
+            Err(JobError::RetryAfter(why, after)) => {
+                let delay = TimeDelta::from_std(*after).unwrap_or(MAX_BACKOFF);
+                tracing::info!(error = %why, retry_in_ms = delay.num_milliseconds(), "job asked to wait; will retry");
                 Job::retry_or_fail(&mut conn, &job, why, delay, false).await?
             }
             Err(JobError::Permanent(why)) => {

@@ -137,6 +137,7 @@ impl Build {
         verdict: &Verdict,
         graded: Option<&Graded>,
         record: &RunRecord,
+        outbox: &crate::notify::outbox::Outbox,
     ) -> QueryResult<Option<Build>> {
         let Verdict {
             status,
@@ -203,6 +204,10 @@ impl Build {
                     })
                     .collect();
                 TestResult::insert_all(conn, &rows).await?;
+            }
+            // Whoever should hear of it will: the notifications land with the verdict.
+            if let Some(build) = &finished {
+                crate::notify::outbox::write(conn, build, outbox).await?;
             }
             Ok(finished)
         })

@@ -46,6 +46,60 @@ pub struct CourseCounts {
 }
 
 impl Course {
+    /// The course's Slack webhook URL, sealed, when it has one.
+    pub async fn slack_webhook(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+    ) -> QueryResult<Option<Vec<u8>>> {
+        courses::table
+            .find(id)
+            .select(courses::slack_webhook)
+            .first(conn)
+            .await
+    }
+
+    /// The course's Slack settings: the webhook's hint (when set), and when it is posted to.
+    pub async fn slack_settings(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+    ) -> QueryResult<(Option<String>, crate::db::enums::NotifyWhen)> {
+        courses::table
+            .find(id)
+            .select((courses::slack_webhook_hint, courses::slack_when))
+            .first(conn)
+            .await
+    }
+
+    /// Sets the course's Slack webhook (`webhook`: sealed, and its hint; `None` removes it)
+    /// and when it is posted to.
+    pub async fn set_slack(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        webhook: Option<Option<(Vec<u8>, String)>>,
+        when: crate::db::enums::NotifyWhen,
+    ) -> QueryResult<()> {
+        match webhook {
+            Some(webhook) => {
+                let (sealed, hint) = webhook.unzip();
+                diesel::update(courses::table.find(id))
+                    .set((
+                        courses::slack_webhook.eq(sealed),
+                        courses::slack_webhook_hint.eq(hint),
+                        courses::slack_when.eq(when),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            None => {
+                diesel::update(courses::table.find(id))
+                    .set(courses::slack_when.eq(when))
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Course> {
         courses::table
             .find(id)

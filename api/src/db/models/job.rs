@@ -50,6 +50,32 @@ impl Job {
         Ok(job)
     }
 
+    /// Like [`Job::enqueue`], giving up after `max_attempts`.
+    pub async fn enqueue_limited(
+        conn: &mut AsyncPgConnection,
+        kind: &str,
+        payload: serde_json::Value,
+        dedupe_key: Option<String>,
+        max_attempts: i32,
+    ) -> QueryResult<Option<Job>> {
+        let job = diesel::insert_into(jobs::table)
+            .values((
+                jobs::kind.eq(kind),
+                jobs::payload.eq(payload),
+                jobs::dedupe_key.eq(dedupe_key),
+                jobs::max_attempts.eq(max_attempts),
+            ))
+            .on_conflict_do_nothing()
+            .returning(Job::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        diesel::sql_query(format!("NOTIFY {CHANNEL}"))
+            .execute(conn)
+            .await?;
+        Ok(job)
+    }
+
     /// Claims the next due job for `worker` for `lease`, counting the attempt.
     pub async fn claim(
         conn: &mut AsyncPgConnection,

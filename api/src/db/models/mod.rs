@@ -10,6 +10,7 @@ pub mod invite;
 pub mod job;
 pub mod log_chunk;
 pub mod membership;
+pub mod notification;
 pub mod repository;
 pub mod session;
 pub mod test_result;
