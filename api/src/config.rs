@@ -50,6 +50,9 @@ pub struct Config {
     pub webhook_max_bytes: usize,
     /// `LECTERN_JOB_CONCURRENCY` — background jobs run at once (default 4).
     pub job_concurrency: usize,
+    /// `LECTERN_RUN_JOBS` — `false` for a server that runs no background jobs (commit
+    /// statuses, notifications): another replica does (default `true`).
+    pub run_jobs: bool,
     /// `LECTERN_JOB_RETRY_BASE_MS` — first retry delay of a failed job; doubles per attempt
     /// up to 15 minutes (default 5000).
     pub job_retry_base: Duration,
@@ -390,6 +393,7 @@ impl Config {
         }
         let github_standin_dir = env.get("LECTERN_GITHUB_STANDIN_DIR").map(PathBuf::from);
         let builds = build_config(&mut env, dev_mode);
+        let run_jobs = env.bool("LECTERN_RUN_JOBS", true);
         let env_smtp = env
             .get("SMTP_URL")
             .filter(|u| !u.trim().is_empty())
@@ -438,6 +442,7 @@ impl Config {
                 log_filter,
                 webhook_max_bytes: webhook_max_bytes?,
                 job_concurrency: job_concurrency?,
+                run_jobs,
                 job_retry_base: Duration::from_millis(job_retry_base?),
                 sync_interval: Duration::from_secs(sync_minutes? * 60),
                 github_url: github_url?,

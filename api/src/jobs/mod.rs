@@ -53,6 +53,10 @@ pub fn backoff(base: Duration, attempts: i32) -> TimeDelta {
 }
 
 async fn run(app: App) {
+    if !app.config.run_jobs {
+        tracing::info!("LECTERN_RUN_JOBS=false: this server runs no background jobs");
+        return;
+    }
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(app.clone(), wake.clone()));
     let slots = Arc::new(Semaphore::new(app.config.job_concurrency));

@@ -6,6 +6,7 @@
 
 pub mod git;
 pub mod github;
+pub mod mail;
 pub mod pipeline;
 pub mod process;
 pub mod registry;
