@@ -36,6 +36,24 @@ async fn upload(p: &Pipeline, archive: Vec<u8>) -> anyhow::Result<Value> {
     p.upload_hidden_tests(archive).await
 }
 
+/// The first email whose subject or text contains `needle`, once it has arrived.
+async fn mail_about(mail: &support::mail::MailSink, needle: &str) -> anyhow::Result<Value> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(found) = mail.messages()?.into_iter().find(|m| {
+            m["subject"].to_string().contains(needle) || m["parts"].to_string().contains(needle)
+        }) {
+            return Ok(found);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no email about {needle}: {:#?}",
+            mail.messages()?
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn build(client: &support::Client, id: &str) -> anyhow::Result<Value> {
     Ok(client
         .gql(BUILD, json!({ "id": id }))
@@ -107,6 +125,9 @@ async fn scenario(executor: &str) -> anyhow::Result<()> {
     // The starter the students got: its test file is protected.
     let starter = GitRepo::new()?;
     starter.commit("main", &python_exercise(false), "Starter")?;
+    // The student hears of every build by email: what it says must withhold them too.
+    let mail = support::mail::MailSink::start(None)?;
+    let smtp = mail.url();
     let p = Pipeline::start(
         executor,
         json!({
@@ -116,10 +137,17 @@ async fn scenario(executor: &str) -> anyhow::Result<()> {
             "protectedPaths": ["test_greet.py"],
             "gradedRunLimit": 2,
         }),
-        &[],
+        &[("SMTP_URL", &smtp)],
     )
     .await?;
     finished(&p.octocat, &p.first_build, WAIT).await?;
+    p.octocat
+        .gql(
+            "mutation { setNotificationPreference(email: ALWAYS) }",
+            json!({}),
+        )
+        .await?
+        .ok()?;
     let repository = p.repository_id().await?;
 
     // A broken archive is refused with a reason; a student may not upload at all.
@@ -290,6 +318,15 @@ async fn scenario(executor: &str) -> anyhow::Result<()> {
     assert_eq!((&mine["used"], &mine["left"]), (&json!(2), &json!(0)));
     assert!(mine["nextAt"].is_string());
 
+    // The student's email says hidden tests ran, and nothing of them.
+    let email = mail_about(&mail, &format!("/builds/{id}")).await?;
+    let text = email["parts"].to_string();
+    assert!(text.contains("come later"), "{text}");
+    assert!(!text.to_lowercase().contains("secret"), "{text}");
+    // The visible tests' points only, as the dashboard shows it (8 counts the hidden ones).
+    assert!(text.contains("Score: 6 of 10 (visible tests"), "{text}");
+    assert!(!text.contains("8 of 10"), "{text}");
+
     // Released: the student sees it all.
     p.ada
         .gql(
@@ -347,6 +384,12 @@ async fn scenario(executor: &str) -> anyhow::Result<()> {
     assert_eq!(
         summary["changed"][0]["build"]["retriedBuild"]["id"],
         id.as_str()
+    );
+    // The student hears of the regrade: the score went from 8 to 10.
+    let regrade = mail_about(&mail, "regraded").await?;
+    assert_eq!(
+        regrade["subject"], "[cs101] HW1 regraded: 8 → 10",
+        "{regrade:#}"
     );
     // Students cannot ask for a summary.
     let denied = p

@@ -423,3 +423,124 @@ async fn a_channel_that_keeps_failing_is_given_up_on_and_shown_to_the_staff() ->
     assert_eq!(student.at("course.notificationProblems"), &json!([]));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_between_sending_and_recording_sends_no_second_email() -> anyhow::Result<()>
+{
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+    use lectern::db::enums::{BuildTrigger, NotificationStatus};
+    use lectern::db::models::notification::Notification;
+    use lectern::db::models::{Build, BuildRequest, Repository};
+    use lectern::db::schema::{assignments, repositories, users};
+    use support::process::{LOCAL_BUILDS, ServerProcess};
+
+    // The mail server stores each message, then holds its reply back: the window in which
+    // the sender is killed, after sending and before it can record that it did.
+    let mail = MailSink::start(Some(Duration::from_secs(5)))?;
+    // This in-process server only sets the course up; the servers under test are processes.
+    let app = support::TestApp::builder()
+        .env("LECTERN_RUN_JOBS", "false")
+        .start()
+        .await?;
+    let ada = app.sign_in("ada").await?;
+    let course = app.course(&ada, "cs101").await?;
+    let assignment = app
+        .assignment(
+            &ada,
+            &course,
+            "hw1",
+            json!({ "testCommand": "echo failing; exit 1" }),
+        )
+        .await?;
+    let linked = app
+        .link_repository(&assignment, "alan", 9, "alan/hw1")
+        .await?;
+    let git = support::git::GitRepo::new()?;
+    let sha = git.commit("main", &[("README", "hello\n")], "First")?;
+    let mut conn = app.db.conn().await?;
+    diesel::update(repositories::table.find(linked.id))
+        .set(repositories::clone_url.eq(format!("file://{}", git.bare.display())))
+        .execute(&mut conn)
+        .await?;
+    diesel::update(assignments::table)
+        .set(assignments::image.eq("unused-by-the-local-executor"))
+        .execute(&mut conn)
+        .await?;
+    diesel::update(users::table.filter(users::login.eq("alan")))
+        .set(users::email.eq("alan@example.edu"))
+        .execute(&mut conn)
+        .await?;
+    let repository = Repository::find(&mut conn, linked.id).await?;
+    let request = BuildRequest {
+        trigger: BuildTrigger::Manual,
+        branch: Some("main".into()),
+        pr_number: None,
+        commit_sha: sha,
+        commit_message: "First".into(),
+        commit_author: None,
+    };
+    let build = Build::enqueue(
+        &mut conn,
+        &repository,
+        &request,
+        None,
+        chrono::Utc::now(),
+        true,
+    )
+    .await?;
+    let smtp = mail.url();
+    let mut env: Vec<(&str, &str)> = LOCAL_BUILDS.to_vec();
+    env.extend([
+        ("SMTP_URL", smtp.as_str()),
+        ("LECTERN_JOB_LEASE_SECONDS", "2"),
+        ("LECTERN_JOB_RETRY_BASE_MS", "100"),
+    ]);
+
+    let mut first = ServerProcess::start(&app.db.url, &env).await?;
+    let arrived = mail.wait_for(1, WAIT).await;
+    first.kill();
+    let arrived = arrived?;
+    assert_eq!(arrived[0]["envelope_to"], json!(["alan@example.edu"]));
+    let sending = Notification::for_build(&mut conn, build.id).await?;
+    assert_eq!(sending.len(), 1);
+    assert_eq!(
+        sending[0].status,
+        NotificationStatus::Sending,
+        "killed before recording it"
+    );
+
+    let mut second = ServerProcess::start(&app.db.url, &env).await?;
+    let deadline = Instant::now() + WAIT;
+    let settled = loop {
+        let n = Notification::find(&mut conn, sending[0].id).await?;
+        if n.status != NotificationStatus::Sending {
+            break n;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "never settled: {n:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Give a wrong second send every chance to happen.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    second.kill();
+    assert_eq!(
+        settled.status,
+        NotificationStatus::Unconfirmed,
+        "{settled:?}"
+    );
+    assert_eq!(mail.messages()?.len(), 1, "no second email");
+    let problems = ada
+        .gql("query { course(slug: \"cs101\") { notificationProblems { channel failures lastError } } }", json!({}))
+        .await?
+        .ok()?;
+    let problems = problems.at("course.notificationProblems");
+    assert_eq!(problems[0]["channel"], "EMAIL");
+    assert!(
+        problems[0]["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("may have arrived"),
+        "{problems}"
+    );
+    Ok(())
+}
