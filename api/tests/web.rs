@@ -1088,3 +1088,136 @@ async fn hidden_tests_show_to_staff_and_reach_students_only_when_released() -> a
     browser.close().await?;
     result
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and the built web client; scripts/test runs it"]
+async fn notification_settings_are_set_on_the_course_page_and_failures_shown() -> anyhow::Result<()>
+{
+    let dir = built_client()?;
+    // Slack's stand-in host is one nothing listens on: each post fails, and with one attempt
+    // allowed the message is given up on at once.
+    let p = support::pipeline::Pipeline::start(
+        "local",
+        json!({}),
+        &[
+            ("LECTERN_WEB_DIR", dir.as_str()),
+            ("LECTERN_SLACK_HOSTS", "127.0.0.1:9"),
+            ("LECTERN_NOTIFY_MAX_ATTEMPTS", "1"),
+        ],
+    )
+    .await?;
+    support::pipeline::finished(&p.octocat, &p.first_build, Duration::from_secs(60)).await?;
+    let (_driver, browser) = open_browser(1280, 1000).await?;
+    let result = async {
+        browser
+            .goto(&format!("{}/sign-in?next=/courses/cs101", p.app.base))
+            .await?;
+        sign_in(&browser, "ada").await?;
+        click(
+            &browser,
+            Locator::XPath("//button[@role='tab'][starts-with(., 'Notifications')]"),
+        )
+        .await?;
+        present(&browser, "[data-testid=email-preference]").await?;
+
+        // Slack: a URL to a host not allowed is refused beside the field.
+        let webhook = "#slack-webhook";
+        browser
+            .find(Locator::Css(webhook))
+            .await?
+            .send_keys("https://evil.example/services/x")
+            .await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=slack-settings] button[type=submit]"),
+        )
+        .await?;
+        text_with(
+            &browser,
+            "[data-testid=slack-settings] .error",
+            "may only go to",
+        )
+        .await?;
+        let field = browser.find(Locator::Css(webhook)).await?;
+        field.clear().await?;
+        field
+            .send_keys("http://127.0.0.1:9/services/T0/B0/topsecretXYZW")
+            .await?;
+        browser
+            .find(Locator::Css("#slack-when option[value=ALWAYS]"))
+            .await?
+            .click()
+            .await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=slack-settings] button[type=submit]"),
+        )
+        .await?;
+        text_with(&browser, "[data-testid=slack-hint]", "…XYZW").await?;
+        assert!(
+            !browser.source().await?.contains("topsecret"),
+            "the URL is never shown back"
+        );
+
+        // Email: every build of the course's students.
+        browser
+            .find(Locator::Css("#email-when option[value=ALWAYS]"))
+            .await?
+            .click()
+            .await?;
+        click(
+            &browser,
+            Locator::Css("[data-testid=email-preference] button[type=submit]"),
+        )
+        .await?;
+        text_with(&browser, "[data-testid=email-preference]", "Saved.").await?;
+        let mine = p
+            .ada
+            .gql(
+                "query { course(slug: \"cs101\") { myNotifications { email source } } }",
+                json!({}),
+            )
+            .await?
+            .ok()?;
+        assert_eq!(
+            mine.at("course.myNotifications"),
+            &json!({ "email": "ALWAYS", "source": "COURSE" })
+        );
+
+        // A build (the student runs theirs again) whose Slack post cannot go: the tab says so.
+        p.octocat
+            .gql(
+                "mutation($id: ID!) { retryBuild(id: $id) { id } }",
+                json!({ "id": p.first_build }),
+            )
+            .await?
+            .ok()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            browser.refresh().await?;
+            click(
+                &browser,
+                Locator::XPath("//button[@role='tab'][starts-with(., 'Notifications')]"),
+            )
+            .await?;
+            present(&browser, "[data-testid=email-preference]").await?;
+            if let Ok(banner) = browser
+                .find(Locator::Css("[data-testid=notification-problem]"))
+                .await
+            {
+                let text = banner.text().await?;
+                assert!(
+                    text.contains("Slack") && text.contains("could not be sent"),
+                    "{text}"
+                );
+                assert!(!text.contains("topsecret"), "{text}");
+                break;
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "no problem shown");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    finish(browser, result, "notifications").await
+}

@@ -791,3 +791,79 @@ pub async fn regrade_summary(build_ids: &[String]) -> Result<RegradeSummary, Api
     let data: Data = graphql(documents::REGRADE_SUMMARY, json!({ "ids": build_ids })).await?;
     Ok(data.regrade_summary)
 }
+
+/// What the viewer hears by email about a course's builds.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MyNotifications {
+    pub email: String,
+    pub daily_digest: bool,
+    pub source: String,
+    pub email_enabled: bool,
+    pub address: Option<String>,
+}
+
+/// A course's Slack channel as its instructors see it (never the URL itself).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SlackSettings {
+    pub configured: bool,
+    pub webhook_hint: Option<String>,
+    pub when: String,
+}
+
+/// A channel whose messages did not go lately.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelProblem {
+    pub channel: String,
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub last_at: String,
+}
+
+/// A course's notification settings, as far as the viewer may see them.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CourseNotifications {
+    pub id: String,
+    pub my_notifications: MyNotifications,
+    pub slack: Option<SlackSettings>,
+    pub notification_problems: Vec<ChannelProblem>,
+}
+
+pub async fn course_notifications(slug: &str) -> Result<CourseNotifications, ApiError> {
+    #[derive(Deserialize)]
+    struct Data {
+        course: CourseNotifications,
+    }
+    let data: Data = graphql(documents::COURSE_NOTIFICATIONS, json!({ "slug": slug })).await?;
+    Ok(data.course)
+}
+
+pub async fn set_notification_preference(
+    course_id: &str,
+    email: &str,
+    daily_digest: bool,
+) -> Result<(), ApiError> {
+    let _: Value = graphql(
+        documents::SET_NOTIFICATION_PREFERENCE,
+        json!({ "courseId": course_id, "email": email, "dailyDigest": daily_digest }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets the course's Slack channel: `webhook_url` `Some("")` removes it, `None` keeps it.
+pub async fn set_course_slack(
+    course_id: &str,
+    webhook_url: Option<&str>,
+    when: &str,
+) -> Result<(), ApiError> {
+    let _: Value = graphql(
+        documents::SET_COURSE_SLACK,
+        json!({ "courseId": course_id, "webhookUrl": webhook_url, "when": when }),
+    )
+    .await?;
+    Ok(())
+}

@@ -4,6 +4,7 @@ use super::errors::ErrorPanel;
 use super::forms::{AssignmentForm, EditCourseForm};
 use super::grades::GradesTab;
 use super::home::role_label;
+use super::notifications::NotificationsTab;
 use super::roster::{ActivityTab, RosterTab};
 use super::status::{StatusBadge, Timestamp};
 use crate::api::{self, AssignmentRow, RepositoryRow};
@@ -16,6 +17,7 @@ enum Tab {
     Roster,
     Grades,
     Activity,
+    Notifications,
 }
 
 /// A course, in tabs: its assignments (for a student, with their repository for each:
@@ -65,6 +67,7 @@ pub fn CoursePage(slug: String) -> Element {
                         {tab_button(Tab::Grades, "Grades".to_owned())}
                         {tab_button(Tab::Activity, "Activity".to_owned())}
                     }
+                    {tab_button(Tab::Notifications, "Notifications".to_owned())}
                 }
                 match tab() {
                     Tab::Assignments => rsx! {
@@ -76,6 +79,7 @@ pub fn CoursePage(slug: String) -> Element {
                     },
                     Tab::Grades => rsx! { GradesTab { course_id: detail.id.clone(), slug: detail.slug.clone(), can_edit: detail.viewer_can_edit } },
                     Tab::Activity => rsx! { ActivityTab { course_id: detail.id.clone() } },
+                    Tab::Notifications => rsx! { NotificationsTab { slug: slug.clone(), staff: detail.viewer_is_staff } },
                 }
             }
         }

@@ -11,14 +11,14 @@ use crate::api::{self, ApiError, AssignmentRow, CourseDetail};
 use crate::route::Route;
 
 /// The error to show at the bottom of a form: the one not about any of its `fields`.
-fn general(error: &Option<ApiError>, fields: &[&str]) -> Option<String> {
+pub(super) fn general(error: &Option<ApiError>, fields: &[&str]) -> Option<String> {
     error
         .as_ref()
         .filter(|e| e.field.as_deref().is_none_or(|f| !fields.contains(&f)))
         .map(ToString::to_string)
 }
 
-fn field_error(error: &Option<ApiError>, field: &str) -> Option<String> {
+pub(super) fn field_error(error: &Option<ApiError>, field: &str) -> Option<String> {
     error.as_ref().and_then(|e| e.for_field(field))
 }
 
@@ -41,7 +41,7 @@ fn settle(
 
 /// The text a submitted form holds under `name`, trimmed. (Read from the form on submit,
 /// so what is submitted is what the fields show, however they were filled.)
-fn text(event: &FormEvent, name: &str) -> String {
+pub(super) fn text(event: &FormEvent, name: &str) -> String {
     match event.get_first(name) {
         Some(FormValue::Text(value)) => value.trim().to_owned(),
         _ => String::new(),

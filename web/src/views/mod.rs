@@ -9,6 +9,7 @@ mod home;
 mod join;
 mod log_view;
 mod not_found;
+mod notifications;
 mod repository;
 mod roster;
 mod shell;
