@@ -93,6 +93,9 @@ pub struct NotifyConfig {
     /// `LECTERN_SLACK_HOSTS` — hosts (`host` or `host:port`) Slack webhook URLs may point at
     /// (default `hooks.slack.com`).
     pub slack_hosts: Vec<String>,
+    /// `LECTERN_DIGEST_HOUR` — the hour (UTC, 0–23) after which staff who asked get the day's
+    /// digest of their course's builds (default 7).
+    pub digest_hour: u32,
     /// `LECTERN_NOTIFY_MAX_ATTEMPTS` — attempts at one notification before it is given up on
     /// and shown to the course's staff (default 8; with the job backoff, about 20 minutes).
     pub max_attempts: i32,
@@ -398,6 +401,12 @@ impl Config {
             .get("SMTP_URL")
             .filter(|u| !u.trim().is_empty())
             .map(Secret);
+        let digest_hour = env.parse_in(
+            "LECTERN_DIGEST_HOUR",
+            7,
+            0..=23,
+            "an hour of the day, 0 to 23 (UTC)",
+        );
         let max_attempts = env.parse_in(
             "LECTERN_NOTIFY_MAX_ATTEMPTS",
             8,
@@ -456,6 +465,7 @@ impl Config {
                     mail_from,
                     slack_hosts,
                     max_attempts: max_attempts?,
+                    digest_hour: digest_hour?,
                 },
                 job_lease: Duration::from_secs(job_lease?),
             })

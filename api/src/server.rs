@@ -50,6 +50,7 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     let live = crate::live::spawn(app.clone());
     let builds = crate::builds::spawn(app.clone()).await?;
     let sync = tokio::spawn(sync_missed_pushes(app.clone()));
+    let digests = tokio::spawn(crate::notify::digest::every_day(app.clone()));
     let router = crate::http::router(app);
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
@@ -59,6 +60,7 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     jobs.abort();
     live.abort();
     sync.abort();
+    digests.abort();
     if let Some(builds) = builds {
         // Running builds stop with the process; their leases run out and the next server
         // (or this one, restarted) recovers them.

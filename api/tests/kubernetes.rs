@@ -199,6 +199,32 @@ struct Run {
     seen: Vec<String>,
 }
 
+/// An executor whose API server is the mock playing `steps`, and the mock's task.
+fn on_mock(
+    steps: Vec<Step>,
+    per_build: Option<PerBuild>,
+) -> (
+    KubernetesExecutor,
+    tokio::task::JoinHandle<anyhow::Result<Vec<String>>>,
+) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let server = serve(handle, steps);
+    let executor = KubernetesExecutor::new(
+        kube::Client::new(service, NS),
+        Settings {
+            namespace: NS.into(),
+            git_image: "registry.example.edu/lectern/git:2.47".into(),
+            runtime_class: None,
+            ttl_seconds: 600,
+            unschedulable_grace: Duration::ZERO,
+            poll: Duration::from_millis(5),
+            per_build,
+        },
+        SCOPE,
+    );
+    (executor, server)
+}
+
 /// Runs one build through the executor while the mock plays `steps`.
 async fn run(steps: Vec<Step>, token: bool, cancel_after: Option<Duration>) -> anyhow::Result<Run> {
     run_with(steps, token, cancel_after, None, false).await
@@ -216,21 +242,7 @@ async fn run_with(
     let (app, repository) = TestApp::with_repository().await?;
     let mut conn = app.db.conn().await?;
     let build = app.manual_build(&repository).await?;
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let server = serve(handle, steps);
-    let executor = KubernetesExecutor::new(
-        kube::Client::new(service, NS),
-        Settings {
-            namespace: NS.into(),
-            git_image: "registry.example.edu/lectern/git:2.47".into(),
-            runtime_class: None,
-            ttl_seconds: 600,
-            unschedulable_grace: Duration::ZERO,
-            poll: Duration::from_millis(5),
-            per_build: per_build.clone(),
-        },
-        SCOPE,
-    );
+    let (executor, server) = on_mock(steps, per_build.clone());
     let checkout = std::env::temp_dir().join(format!("lectern-k8s-src-{}", build.id));
     std::fs::create_dir_all(&checkout)?;
     std::fs::write(checkout.join("test_k8s.py"), "import unittest\n")?;
@@ -752,21 +764,7 @@ fn workers_on_mock(
     app: &TestApp,
     steps: Vec<Step>,
 ) -> tokio::task::JoinHandle<anyhow::Result<Vec<String>>> {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let server = serve(handle, steps);
-    let executor = KubernetesExecutor::new(
-        kube::Client::new(service, NS),
-        Settings {
-            namespace: NS.into(),
-            git_image: "registry.example.edu/lectern/git:2.47".into(),
-            runtime_class: None,
-            ttl_seconds: 600,
-            unschedulable_grace: Duration::ZERO,
-            poll: Duration::from_millis(5),
-            per_build: None,
-        },
-        SCOPE,
-    );
+    let (executor, server) = on_mock(steps, None);
     lectern::builds::spawn_on(
         app.app.clone(),
         lectern::builds::Executors::Kubernetes(Box::new(executor)),

@@ -63,6 +63,16 @@ async fn push(
     Ok((id, sha))
 }
 
+/// The course's id, as its instructor reads it.
+async fn course_id(p: &Pipeline) -> anyhow::Result<String> {
+    Ok(p.ada
+        .gql("query { course(slug: \"cs101\") { id } }", json!({}))
+        .await?
+        .ok()?
+        .str_at("course.id")?
+        .to_owned())
+}
+
 async fn email_of(client: &support::Client) -> anyhow::Result<String> {
     Ok(client
         .gql("{ me { email } }", json!({}))
@@ -122,13 +132,7 @@ async fn a_student_hears_of_a_failure_by_email_as_their_preferences_say() -> any
     assert_eq!(notifications_of(&p.octocat, &failed).await?, json!([]));
 
     // Changes of status only: the fix is news, a second pass is not.
-    let course_id = p
-        .ada
-        .gql("query { course(slug: \"cs101\") { id } }", json!({}))
-        .await?
-        .ok()?
-        .str_at("course.id")?
-        .to_owned();
+    let course_id = course_id(&p).await?;
     p.octocat
         .gql(
             "mutation($c: ID!) { setNotificationPreference(courseId: $c, email: CHANGES) }",
@@ -283,13 +287,7 @@ impl SlackReceiver {
 }
 
 async fn set_slack(p: &Pipeline, url: &str, when: &str) -> anyhow::Result<support::Gql> {
-    let course_id = p
-        .ada
-        .gql("query { course(slug: \"cs101\") { id } }", json!({}))
-        .await?
-        .ok()?
-        .str_at("course.id")?
-        .to_owned();
+    let course_id = course_id(p).await?;
     p.ada
         .gql(
             &format!("mutation($c: ID!, $u: String) {{ setCourseSlack(courseId: $c, webhookUrl: $u, when: {when}) {{ configured webhookHint when }} }}"),
@@ -429,10 +427,9 @@ async fn a_server_killed_between_sending_and_recording_sends_no_second_email() -
 {
     use diesel::{ExpressionMethods as _, QueryDsl as _};
     use diesel_async::RunQueryDsl as _;
-    use lectern::db::enums::{BuildTrigger, NotificationStatus};
+    use lectern::db::enums::NotificationStatus;
     use lectern::db::models::notification::Notification;
-    use lectern::db::models::{Build, BuildRequest, Repository};
-    use lectern::db::schema::{assignments, repositories, users};
+    use lectern::db::schema::users;
     use support::process::{LOCAL_BUILDS, ServerProcess};
 
     // The mail server stores each message, then holds its reply back: the window in which
@@ -453,42 +450,15 @@ async fn a_server_killed_between_sending_and_recording_sends_no_second_email() -
             json!({ "testCommand": "echo failing; exit 1" }),
         )
         .await?;
-    let linked = app
-        .link_repository(&assignment, "alan", 9, "alan/hw1")
-        .await?;
     let git = support::git::GitRepo::new()?;
     let sha = git.commit("main", &[("README", "hello\n")], "First")?;
+    let repository = app.local_repository(&assignment, "alan", &git).await?;
     let mut conn = app.db.conn().await?;
-    diesel::update(repositories::table.find(linked.id))
-        .set(repositories::clone_url.eq(format!("file://{}", git.bare.display())))
-        .execute(&mut conn)
-        .await?;
-    diesel::update(assignments::table)
-        .set(assignments::image.eq("unused-by-the-local-executor"))
-        .execute(&mut conn)
-        .await?;
     diesel::update(users::table.filter(users::login.eq("alan")))
         .set(users::email.eq("alan@example.edu"))
         .execute(&mut conn)
         .await?;
-    let repository = Repository::find(&mut conn, linked.id).await?;
-    let request = BuildRequest {
-        trigger: BuildTrigger::Manual,
-        branch: Some("main".into()),
-        pr_number: None,
-        commit_sha: sha,
-        commit_message: "First".into(),
-        commit_author: None,
-    };
-    let build = Build::enqueue(
-        &mut conn,
-        &repository,
-        &request,
-        None,
-        chrono::Utc::now(),
-        true,
-    )
-    .await?;
+    let build = app.manual_build_of(&repository, &sha).await?;
     let smtp = mail.url();
     let mut env: Vec<(&str, &str)> = LOCAL_BUILDS.to_vec();
     env.extend([
@@ -541,6 +511,89 @@ async fn a_server_killed_between_sending_and_recording_sends_no_second_email() -
             .unwrap_or_default()
             .contains("may have arrived"),
         "{problems}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_who_ask_get_one_digest_a_day() -> anyhow::Result<()> {
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+    use lectern::db::schema::users;
+    use lectern::notify::digest::enqueue_due;
+    use lectern::notify::outbox::Outbox;
+
+    let mail = MailSink::start(None)?;
+    let p = Pipeline::start("local", json!({}), &[("SMTP_URL", &mail.url())]).await?;
+    finished(&p.octocat, &p.first_build, WAIT).await?;
+    let mut conn = p.app.db.conn().await?;
+    diesel::update(users::table.filter(users::login.eq("ada")))
+        .set(users::email.eq("ada@example.edu"))
+        .execute(&mut conn)
+        .await?;
+    let course_id = course_id(&p).await?;
+    // Staff who ask hear of every student's build.
+    p.ada
+        .gql(
+            "mutation($c: ID!) { setNotificationPreference(courseId: $c, email: ALWAYS) }",
+            json!({ "c": course_id }),
+        )
+        .await?
+        .ok()?;
+    push(&p, &python_exercise(false), "Oops").await?;
+    let both = mail.wait_for(2, WAIT).await?;
+    let mut to: Vec<String> = both
+        .iter()
+        .map(|m| m["envelope_to"][0].to_string())
+        .collect();
+    to.sort();
+    assert_eq!(to[0], "\"ada@example.edu\"");
+    assert!(to[1].contains("octocat"), "{to:?}");
+    p.ada
+        .gql(
+            "mutation($c: ID!) { setNotificationPreference(courseId: $c, email: NEVER, dailyDigest: true) }",
+            json!({ "c": course_id }),
+        )
+        .await?
+        .ok()?;
+    let outbox = Outbox {
+        email: true,
+        max_attempts: 8,
+    };
+    let today = chrono::Utc::now().date_naive();
+    let at = |hour| {
+        today
+            .and_hms_opt(hour, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        enqueue_due(&mut conn, at(6), 7, &outbox).await?,
+        0,
+        "not before the hour"
+    );
+    assert_eq!(enqueue_due(&mut conn, at(8), 7, &outbox).await?, 1);
+    assert_eq!(
+        enqueue_due(&mut conn, at(9), 7, &outbox).await?,
+        0,
+        "once a day"
+    );
+    let messages = mail.wait_for(3, WAIT).await?;
+    let digest = &messages[2];
+    assert_eq!(digest["envelope_to"], json!(["ada@example.edu"]));
+    assert_eq!(
+        digest["subject"],
+        "[cs101] The day's builds: 2, 1 not passing"
+    );
+    let text = digest["parts"]["text/plain"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("✓ passed: 1") && text.contains("✗ failed: 1"),
+        "{text}"
+    );
+    assert!(text.contains("octocat, HW1: failed"), "{text}");
+    assert!(
+        text.contains(&format!("{}/courses/cs101", p.app.base)),
+        "{text}"
     );
     Ok(())
 }

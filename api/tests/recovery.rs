@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::RunQueryDsl as _;
-use lectern::db::enums::{BuildStatus, BuildTrigger};
-use lectern::db::models::{Build, BuildRequest, Repository};
-use lectern::db::schema::{assignments, repositories};
+use lectern::db::enums::BuildStatus;
+use lectern::db::models::Build;
 use serde_json::json;
 use support::TestApp;
 use support::git::GitRepo;
@@ -59,38 +58,11 @@ async fn a_build_survives_kill_9_of_its_server() -> anyhow::Result<()> {
             json!({ "testCommand": command, "timeoutSeconds": 300 }),
         )
         .await?;
-    let linked = app
-        .link_repository(&assignment, "alan", 9, "alan/hw1")
-        .await?;
     let git = GitRepo::new()?;
     let sha = git.commit("main", &[("README", "hello\n")], "First")?;
+    let repository = app.local_repository(&assignment, "alan", &git).await?;
+    let build = app.manual_build_of(&repository, &sha).await?;
     let mut conn = app.db.conn().await?;
-    diesel::update(repositories::table.find(linked.id))
-        .set(repositories::clone_url.eq(format!("file://{}", git.bare.display())))
-        .execute(&mut conn)
-        .await?;
-    diesel::update(assignments::table)
-        .set(assignments::image.eq("unused-by-the-local-executor"))
-        .execute(&mut conn)
-        .await?;
-    let repository = Repository::find(&mut conn, linked.id).await?;
-    let request = BuildRequest {
-        trigger: BuildTrigger::Manual,
-        branch: Some("main".into()),
-        pr_number: None,
-        commit_sha: sha,
-        commit_message: "First".into(),
-        commit_author: None,
-    };
-    let build = Build::enqueue(
-        &mut conn,
-        &repository,
-        &request,
-        None,
-        chrono::Utc::now(),
-        true,
-    )
-    .await?;
 
     let mut first = ServerProcess::start(&app.db.url, LOCAL_BUILDS).await?;
     let running = wait_for(&mut conn, build.id, "ran", |b| {

@@ -14,6 +14,26 @@ use crate::db::models::test_result::TestResult;
 use crate::db::models::{Assignment, Build, Course, Repository, User};
 use crate::jobs::JobError;
 
+/// A notification rendered for its recipient.
+struct Rendered {
+    subject: String,
+    text: String,
+    html: String,
+    /// The Slack message (notifications of builds only).
+    slack: Option<serde_json::Value>,
+}
+
+impl Rendered {
+    fn of(notice: &Notice) -> Self {
+        Self {
+            subject: render::subject(notice),
+            text: render::text(notice),
+            html: render::html(notice),
+            slack: Some(render::slack(notice)),
+        }
+    }
+}
+
 /// Where a rendered notification goes.
 enum Target {
     Email(lettre::message::Mailbox),
@@ -55,9 +75,24 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
         }
         _ => return Ok(()),
     }
-    let (target, notice) = match compose(app, &mut conn, &notification).await {
+    let composed = match notification.kind {
+        crate::db::enums::NotificationKind::Digest => {
+            compose_digest(app, &mut conn, &notification).await
+        }
+        _ => compose(app, &mut conn, &notification)
+            .await
+            .map(|(target, notice)| (target, Rendered::of(&notice))),
+    };
+    let (target, rendered) = match composed {
         Ok(composed) => composed,
         Err(JobError::Permanent(why)) => {
+            Notification::settle(&mut conn, id, NotificationStatus::Failed, Some(&why))
+                .await
+                .map_err(retry)?;
+            return Err(JobError::Permanent(why));
+        }
+        Err(JobError::Retry(why)) if job.attempts >= job.max_attempts => {
+            let why = format!("gave up after {} attempts: {why}", job.attempts);
             Notification::settle(&mut conn, id, NotificationStatus::Failed, Some(&why))
                 .await
                 .map_err(retry)?;
@@ -79,9 +114,9 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
                 mailer
                     .send(Email {
                         to,
-                        subject: render::subject(&notice),
-                        text: render::text(&notice),
-                        html: render::html(&notice),
+                        subject: rendered.subject,
+                        text: rendered.text,
+                        html: rendered.html,
                         message_id: message_id(app, &notification),
                     })
                     .await
@@ -90,7 +125,12 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
                 "email is not configured on this server (SMTP_URL)".into(),
             )),
         },
-        Target::Slack(url) => super::slack::post(&app.http, &url, &render::slack(&notice)).await,
+        Target::Slack(url) => match &rendered.slack {
+            Some(message) => super::slack::post(&app.http, &url, message).await,
+            None => Err(Failure::Permanent(
+                "this notification has no Slack form".into(),
+            )),
+        },
     };
     let mut conn = app.db().await.map_err(retry)?;
     let last = job.attempts >= job.max_attempts;
@@ -146,6 +186,56 @@ fn message_id(app: &App, notification: &Notification) -> String {
     format!("<notification-{}@{host}>", hex::encode(&digest[..16]))
 }
 
+/// The address of user `user_id`, as a mailbox with their name.
+async fn mailbox(conn: &mut AsyncPgConnection, user_id: i64) -> Result<Target, JobError> {
+    let user = User::find(conn, user_id).await.map_err(retry)?;
+    let address = user
+        .email
+        .clone()
+        .ok_or_else(|| JobError::Permanent(format!("{} has no email address", user.login)))?;
+    let mailbox = format!(
+        "{} <{address}>",
+        user.name.as_deref().unwrap_or(&user.login)
+    )
+    .parse()
+    .or_else(|_| address.parse())
+    .map_err(|e| JobError::Permanent(format!("{address} is not an address: {e}")))?;
+    Ok(Target::Email(mailbox))
+}
+
+/// A daily digest, for the staff member it is for.
+async fn compose_digest(
+    app: &App,
+    conn: &mut AsyncPgConnection,
+    notification: &Notification,
+) -> Result<(Target, Rendered), JobError> {
+    let user_id = notification
+        .user_id
+        .ok_or_else(|| JobError::Permanent("a digest is for a person".into()))?;
+    let target = mailbox(conn, user_id).await?;
+    let course = Course::find(conn, notification.course_id)
+        .await
+        .map_err(retry)?;
+    let loaded = super::digest::load(conn, course.id, notification.created_at)
+        .await
+        .map_err(retry)?;
+    let url = format!(
+        "{}/courses/{}",
+        app.config.public_url.as_str().trim_end_matches('/'),
+        course.slug
+    );
+    let digest = super::digest::digest(course.name, course.slug, loaded, url);
+    Ok((
+        target,
+        Rendered {
+            subject: render::digest_subject(&digest),
+            text: render::digest_text(&digest),
+            html: render::digest_html(&digest),
+            slack: None,
+        },
+    ))
+}
+
 /// The notification as its recipient may read it, and where it goes.
 async fn compose(
     app: &App,
@@ -174,20 +264,7 @@ async fn compose(
             || released_at.is_some_and(|at| at <= chrono::Utc::now())
     });
     let target = match notification.channel {
-        NotificationChannel::Email => {
-            let user = User::find(conn, reader).await.map_err(retry)?;
-            let address = user.email.clone().ok_or_else(|| {
-                JobError::Permanent(format!("{} has no email address", user.login))
-            })?;
-            let mailbox = format!(
-                "{} <{address}>",
-                user.name.as_deref().unwrap_or(&user.login)
-            )
-            .parse()
-            .or_else(|_| address.parse())
-            .map_err(|e| JobError::Permanent(format!("{address} is not an address: {e}")))?;
-            Target::Email(mailbox)
-        }
+        NotificationChannel::Email => mailbox(conn, reader).await?,
         NotificationChannel::Slack => {
             let sealed = Course::slack_webhook(conn, course.id)
                 .await

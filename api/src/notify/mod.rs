@@ -17,6 +17,7 @@
 //! drop a copy anyway.
 
 pub mod deliver;
+pub mod digest;
 pub mod email;
 pub mod outbox;
 pub mod render;

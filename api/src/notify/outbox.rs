@@ -24,6 +24,27 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// Writes `row` and the job that delivers it, unless a row with its key exists; whether
+    /// it was new.
+    pub async fn put(
+        &self,
+        conn: &mut AsyncPgConnection,
+        row: &NewNotification,
+    ) -> diesel::QueryResult<bool> {
+        let Some(id) = Notification::insert(conn, row).await? else {
+            return Ok(false);
+        };
+        Job::enqueue_limited(
+            conn,
+            KIND,
+            serde_json::json!({ "notification": id }),
+            Some(format!("notify:{id}")),
+            self.max_attempts,
+        )
+        .await?;
+        Ok(true)
+    }
+
     /// The outbox as the configuration allows it.
     pub fn of(config: &crate::config::Config) -> Self {
         Self {
@@ -151,17 +172,7 @@ pub async fn write(
     }
     let mut written = 0;
     for row in &rows {
-        if let Some(id) = Notification::insert(conn, row).await? {
-            Job::enqueue_limited(
-                conn,
-                KIND,
-                serde_json::json!({ "notification": id }),
-                Some(format!("notify:{id}")),
-                outbox.max_attempts,
-            )
-            .await?;
-            written += 1;
-        }
+        written += usize::from(outbox.put(conn, row).await?);
     }
     Ok(written)
 }

@@ -283,6 +283,94 @@ fn truncate(text: &str, max: usize) -> String {
     out
 }
 
+/// A day of a course's builds, for one of its staff.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Digest {
+    pub course: String,
+    pub course_slug: String,
+    /// Finished builds per status, most first.
+    pub counts: Vec<(BuildStatus, i64)>,
+    /// Students who pushed.
+    pub students: i64,
+    /// Students whose latest build of an assignment did not pass: (login, assignment, status).
+    pub failing: Vec<(String, String, BuildStatus)>,
+    pub more_failing: usize,
+    /// The course's page.
+    pub url: String,
+}
+
+pub fn digest_subject(d: &Digest) -> String {
+    let builds: i64 = d.counts.iter().map(|(_, n)| n).sum();
+    format!(
+        "[{}] The day's builds: {builds}, {} not passing",
+        d.course_slug,
+        d.failing.len() + d.more_failing
+    )
+}
+
+pub fn digest_text(d: &Digest) -> String {
+    let mut out = format!("{} — the last 24 hours\n\n", d.course);
+    if d.counts.is_empty() {
+        out.push_str("No builds finished.\n");
+    }
+    for (status, n) in &d.counts {
+        out.push_str(&format!("{} {}: {n}\n", mark(*status), said(*status)));
+    }
+    out.push_str(&format!("Students who pushed: {}\n", d.students));
+    if !d.failing.is_empty() {
+        out.push_str("\nLatest build not passing:\n");
+        for (login, assignment, status) in &d.failing {
+            out.push_str(&format!("  - {login}, {assignment}: {}\n", said(*status)));
+        }
+        if d.more_failing > 0 {
+            out.push_str(&format!("  … and {} more\n", d.more_failing));
+        }
+    }
+    out.push_str(&format!("\nThe course: {}\n", d.url));
+    out.push_str(
+        "\n-- \nLectern. You asked for this daily digest in the course's notification settings.\n",
+    );
+    out
+}
+
+pub fn digest_html(d: &Digest) -> String {
+    let mut out = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{} — the last 24 hours</h2><table>",
+        escape(&d.course)
+    );
+    for (status, n) in &d.counts {
+        out.push_str(&format!(
+            "<tr><th align=\"left\">{} {}</th><td>{n}</td></tr>",
+            mark(*status),
+            said(*status)
+        ));
+    }
+    out.push_str(&format!(
+        "<tr><th align=\"left\">Students who pushed</th><td>{}</td></tr></table>",
+        d.students
+    ));
+    if !d.failing.is_empty() {
+        out.push_str("<p>Latest build not passing:</p><ul>");
+        for (login, assignment, status) in &d.failing {
+            out.push_str(&format!(
+                "<li>{}, {}: {}</li>",
+                escape(login),
+                escape(assignment),
+                said(*status)
+            ));
+        }
+        if d.more_failing > 0 {
+            out.push_str(&format!("<li>… and {} more</li>", d.more_failing));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str(&format!(
+        "<p><a href=\"{}\">Open the course</a></p></body></html>",
+        escape(&d.url)
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +441,27 @@ mod tests {
             "the commit's first line only"
         );
         assert!(html.contains("href=\"https://lectern.example.edu/builds/42\""));
+    }
+
+    #[test]
+    fn the_digest_counts_the_day_and_names_who_is_not_passing() {
+        let d = Digest {
+            course: "Programming 1".into(),
+            course_slug: "cs101".into(),
+            counts: vec![(BuildStatus::Passed, 5), (BuildStatus::Failed, 2)],
+            students: 4,
+            failing: vec![("octocat".into(), "HW1 <x>".into(), BuildStatus::Failed)],
+            more_failing: 0,
+            url: "https://lectern.example.edu/courses/cs101".into(),
+        };
+        assert_eq!(
+            digest_subject(&d),
+            "[cs101] The day's builds: 7, 1 not passing"
+        );
+        let text = digest_text(&d);
+        assert!(text.contains("✓ passed: 5\n✗ failed: 2\n"), "{text}");
+        assert!(text.contains("  - octocat, HW1 <x>: failed"), "{text}");
+        assert!(digest_html(&d).contains("octocat, HW1 &lt;x&gt;: failed"));
     }
 
     #[test]

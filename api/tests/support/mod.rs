@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use lectern::app::App;
 use lectern::config::Config;
@@ -434,6 +435,41 @@ impl TestApp {
         &self,
         repository: &lectern::db::models::Repository,
     ) -> anyhow::Result<lectern::db::models::Build> {
+        self.manual_build_of(repository, "0123456789abcdef0123456789abcdef01234567")
+            .await
+    }
+
+    /// `owner`'s repository for `assignment`, linked as `owner/hw1` and backed by `git`
+    /// (file://), for servers that run builds as local processes (the course's images go
+    /// unused).
+    pub async fn local_repository(
+        &self,
+        assignment: &str,
+        owner: &str,
+        git: &git::GitRepo,
+    ) -> anyhow::Result<lectern::db::models::Repository> {
+        use lectern::db::schema::{assignments, repositories};
+        let linked = self
+            .link_repository(assignment, owner, 9, &format!("{owner}/hw1"))
+            .await?;
+        let mut conn = self.db.conn().await?;
+        diesel::update(repositories::table.find(linked.id))
+            .set(repositories::clone_url.eq(format!("file://{}", git.bare.display())))
+            .execute(&mut conn)
+            .await?;
+        diesel::update(assignments::table)
+            .set(assignments::image.eq("unused-by-the-local-executor"))
+            .execute(&mut conn)
+            .await?;
+        Ok(lectern::db::models::Repository::find(&mut conn, linked.id).await?)
+    }
+
+    /// A manual build of commit `sha` of `repository`, queued.
+    pub async fn manual_build_of(
+        &self,
+        repository: &lectern::db::models::Repository,
+        sha: &str,
+    ) -> anyhow::Result<lectern::db::models::Build> {
         let mut conn = self.db.conn().await?;
         Ok(lectern::db::models::Build::enqueue(
             &mut conn,
@@ -442,7 +478,7 @@ impl TestApp {
                 trigger: lectern::db::enums::BuildTrigger::Manual,
                 branch: Some("main".into()),
                 pr_number: None,
-                commit_sha: "0123456789abcdef0123456789abcdef01234567".into(),
+                commit_sha: sha.into(),
                 commit_message: "a manual build".into(),
                 commit_author: None,
             },

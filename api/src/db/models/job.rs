@@ -9,6 +9,8 @@ use crate::db::schema::jobs;
 
 /// The channel workers `LISTEN` on; enqueueing notifies it (delivered at commit).
 pub const CHANNEL: &str = "lectern_jobs";
+/// Attempts at a job before it is given up on, unless it says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
 
 /// A queued job.
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Identifiable)]
@@ -33,21 +35,7 @@ impl Job {
         payload: serde_json::Value,
         dedupe_key: Option<String>,
     ) -> QueryResult<Option<Job>> {
-        let job = diesel::insert_into(jobs::table)
-            .values((
-                jobs::kind.eq(kind),
-                jobs::payload.eq(payload),
-                jobs::dedupe_key.eq(dedupe_key),
-            ))
-            .on_conflict_do_nothing()
-            .returning(Job::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
-        diesel::sql_query(format!("NOTIFY {CHANNEL}"))
-            .execute(conn)
-            .await?;
-        Ok(job)
+        Self::enqueue_limited(conn, kind, payload, dedupe_key, DEFAULT_MAX_ATTEMPTS).await
     }
 
     /// Like [`Job::enqueue`], giving up after `max_attempts`.
