@@ -1154,6 +1154,7 @@ async fn notification_settings_are_set_on_the_course_page_and_failures_shown() -
         )
         .await?;
         text_with(&browser, "[data-testid=slack-hint]", "…XYZW").await?;
+        screenshot(&browser, "notifications").await?;
         assert!(
             !browser.source().await?.contains("topsecret"),
             "the URL is never shown back"

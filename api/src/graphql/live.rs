@@ -195,7 +195,9 @@ impl LiveSubscription {
     }
 
     /// Builds as they change state: one build, one repository's (its owner and staff), or
-    /// a whole course's (staff). Exactly one of the three ids.
+    /// a whole course's (staff). Exactly one of the three ids. One build's comes first as
+    /// it is when the subscription starts, so that no change between a client's own read
+    /// and its subscription goes unseen.
     async fn build_updated(
         &self,
         ctx: &Context<'_>,
@@ -205,13 +207,18 @@ impl LiveSubscription {
     ) -> Result<impl Stream<Item = BuildNode> + use<>, GqlError> {
         let me = signed_in(ctx)?;
         let app = app(ctx)?.clone();
+        // Listening before anything is read: a change from now on is heard.
+        let mut builds = app.hub.builds();
+        let mut current = None;
         let filter = {
             let mut conn = app.db().await?;
             match (build_id, repository_id, course_id) {
                 (Some(id), None, None) => {
                     let build = Build::find(&mut conn, parse_id(&id)?).await?;
                     access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
-                    Filter::Build(build.id)
+                    let id = build.id;
+                    current = Some(build);
+                    Filter::Build(id)
                 }
                 (None, Some(id), None) => {
                     let (repository, _) =
@@ -230,8 +237,10 @@ impl LiveSubscription {
                 }
             }
         };
-        let mut builds = app.hub.builds();
         Ok(async_stream::stream! {
+            if let Some(build) = current {
+                yield BuildNode(build);
+            }
             loop {
                 let change = match builds.recv().await {
                     Ok(change) => change,
