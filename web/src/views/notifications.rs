@@ -38,7 +38,8 @@ pub fn NotificationsTab(slug: String, staff: bool) -> Element {
                 }
                 EmailPreference { settings: s.clone(), staff, on_saved: move |_| settings.restart() }
                 if let Some(slack) = &s.slack {
-                    SlackForm { course_id: s.id.clone(), configured: slack.configured,
+                    // Drawn afresh when the webhook changes: the typed URL does not linger.
+                    SlackForm { key: "{slack.webhook_hint.clone().unwrap_or_default()}", course_id: s.id.clone(), configured: slack.configured,
                         hint: slack.webhook_hint.clone(), when: slack.when.clone(), on_saved: move |_| settings.restart() }
                 }
             }
