@@ -258,7 +258,14 @@ async fn oversized_bodies_wrong_content_types_and_foreign_origins_are_refused() 
         .send()
         .await
     {
-        Ok(resp) => assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        Ok(resp) => {
+            assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            // Its connection ends: the client must not send the next request on it.
+            assert_eq!(
+                resp.headers().get("connection").map(|v| v.as_bytes()),
+                Some(&b"close"[..])
+            );
+        }
         Err(err) => assert!(
             err.is_request(),
             "the refusal should end the request: {err:?}"

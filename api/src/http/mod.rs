@@ -85,6 +85,7 @@ pub fn router(app: App) -> Router {
         .with_state(state);
     api.merge(webhooks)
         .merge(uploads)
+        .layer(middleware::map_response(close_when_body_refused))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -109,6 +110,18 @@ pub fn router(app: App) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
         ))
+}
+
+/// A body refused as too large is left unread, which ends its connection: the response says
+/// so, or a client could send its next request on a connection about to close (and see it
+/// broken).
+async fn close_when_body_refused(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Refuses state-changing requests sent by another site: when a browser says where a POST
