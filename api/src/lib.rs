@@ -3,6 +3,7 @@
 //! The `lectern` binary is a thin command line over this library; the integration tests
 //! drive the same router and database code through HTTP.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod builds;

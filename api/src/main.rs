@@ -34,6 +34,18 @@ enum Command {
     PrintSchema,
     /// Seed the demo course, its people and an assignment (idempotent; needs DATABASE_URL).
     Demo,
+    /// Commands for the people who run Lectern.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Check that this server can reach PostgreSQL, the container engine or cluster, GitHub
+    /// and the mail server, saying what is wrong and what to try; fails when any cannot be.
+    Check,
 }
 
 fn main() -> ExitCode {
@@ -113,6 +125,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 for clone in clones {
                     println!("Created a demo repository: {clone}");
                 }
+            }
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Check,
+        } => {
+            let config = Config::from_env()?;
+            telemetry::init(LogFormat::Text, "error");
+            let findings = lectern::admin::check::run(&config).await;
+            for finding in &findings {
+                println!("{finding}");
+            }
+            let failed = findings.iter().filter(|f| !f.ok).count();
+            if failed > 0 {
+                anyhow::bail!("{failed} of {} checks failed", findings.len());
             }
             Ok(())
         }

@@ -17,6 +17,8 @@ fn every_command_has_help() {
         vec!["migrate", "--help"],
         vec!["print-schema", "--help"],
         vec!["demo", "--help"],
+        vec!["admin", "--help"],
+        vec!["admin", "check", "--help"],
     ] {
         let out = lectern().args(&args).output().expect("runs");
         assert!(out.status.success(), "{args:?}");

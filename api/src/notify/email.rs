@@ -38,6 +38,15 @@ impl Smtp {
         Ok(Self { transport, from })
     }
 
+    /// Connects to the server and greets it, sending nothing.
+    pub async fn check(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("it did not answer the greeting".into()),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
     pub async fn send(&self, email: Email) -> Result<(), Failure> {
         let message = Message::builder()
             .from(self.from.clone())

@@ -1,0 +1,3 @@
+//! `lectern admin …`: commands for the people who run Lectern.
+
+pub mod check;
