@@ -2,22 +2,13 @@
 
 mod support;
 
-use std::process::Command;
-
 use support::mail::MailSink;
 
 /// `lectern admin check` on the database at `database_url` with `env`: whether it
 /// succeeded, and what it said.
 fn check(database_url: &str, env: &[(&str, &str)]) -> anyhow::Result<(bool, String)> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lectern"));
-    cmd.args(["admin", "check"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env(
-            "LECTERN_SECRET_KEY",
-            "test-secret-key-test-secret-key-0123456789",
-        );
+    let mut cmd = support::process::lectern(database_url);
+    cmd.args(["admin", "check"]);
     for (name, value) in env {
         cmd.env(name, value);
     }

@@ -474,8 +474,10 @@ async fn a_server_killed_between_sending_and_recording_sends_no_second_email() -
     assert_eq!(arrived[0]["envelope_to"], json!(["alan@example.edu"]));
     let sending = Notification::for_build(&mut conn, build.id).await?;
     assert_eq!(sending.len(), 1);
+    let (sending, recipient) = &sending[0];
+    assert_eq!(recipient.as_deref(), Some("alan"));
     assert_eq!(
-        sending[0].status,
+        sending.status,
         NotificationStatus::Sending,
         "killed before recording it"
     );
@@ -483,7 +485,7 @@ async fn a_server_killed_between_sending_and_recording_sends_no_second_email() -
     let mut second = ServerProcess::start(&app.db.url, &env).await?;
     let deadline = Instant::now() + WAIT;
     let settled = loop {
-        let n = Notification::find(&mut conn, sending[0].id).await?;
+        let n = Notification::find(&mut conn, sending.id).await?;
         if n.status != NotificationStatus::Sending {
             break n;
         }

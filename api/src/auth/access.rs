@@ -142,11 +142,20 @@ pub async fn sees_hidden_tests(
     let rows = Assignment::hidden_release(conn, assignment_ids, viewer.user.id).await?;
     Ok(rows
         .into_iter()
-        .map(|(id, released_at, role)| {
-            let staff = viewer.is_admin || role.is_some_and(|r| r >= Role::Ta);
-            (id, staff || released_at.is_some_and(|at| at <= now))
-        })
+        .map(|(id, released_at, role)| (id, sees_hidden(viewer.is_admin, role, released_at, now)))
         .collect())
+}
+
+/// Whether someone with `role` in the course (an administrator when `admin`) sees an
+/// assignment's hidden tests at `now`, given when they are released: staff always, others
+/// once released.
+pub fn sees_hidden(
+    admin: bool,
+    role: Option<Role>,
+    released_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    admin || role.is_some_and(|r| r >= Role::Ta) || released_at.is_some_and(|at| at <= now)
 }
 
 /// Like [`sees_hidden_tests`], for one assignment.

@@ -333,7 +333,7 @@ async fn recover(workers: &Workers, at_start: bool) {
             Vec::new()
         };
         if let Executors::Kubernetes(kubernetes) = executors {
-            adopt_jobs(workers, kubernetes, &dead).await;
+            adopt_jobs(workers, &mut conn, kubernetes, &dead).await;
         }
         Ok::<_, crate::error::AppError>(Build::recover(&mut conn, &dead).await?)
     }
@@ -365,11 +365,15 @@ async fn recover(workers: &Workers, at_start: bool) {
 /// not yet collected) and follows each on to its end. A build whose hidden tests were to
 /// run after its tests, or that was running them, is not: the copy of the commit they run
 /// in went with the server, so it runs again from the start (see [`Build::recover`]).
-async fn adopt_jobs(workers: &Workers, kubernetes: &KubernetesExecutor, dead: &[String]) {
+async fn adopt_jobs(
+    workers: &Workers,
+    conn: &mut crate::db::DbConn,
+    kubernetes: &KubernetesExecutor,
+    dead: &[String],
+) {
     let Workers { app, worker, .. } = workers;
     let adopted = async {
-        let mut conn = app.db().await?;
-        let lost = Build::lost(&mut conn, dead).await?;
+        let lost = Build::lost(conn, dead).await?;
         if lost.is_empty() {
             return Ok(Vec::new());
         }
@@ -385,13 +389,13 @@ async fn adopt_jobs(workers: &Workers, kubernetes: &KubernetesExecutor, dead: &[
             let Some(job) = jobs.iter().find(|j| j.build_id == build.id) else {
                 continue;
             };
-            let assignment = Assignment::find(&mut conn, build.assignment_id).await?;
+            let assignment = Assignment::find(conn, build.assignment_id).await?;
             let hidden_to_run = build.graded_run && hidden::Source::of(&assignment).is_some();
             if job.hidden || hidden_to_run {
                 continue;
             }
             let lease = app.config.builds.lease;
-            if let Some(build) = Build::adopt(&mut conn, build.id, worker, lease, dead).await? {
+            if let Some(build) = Build::adopt(conn, build.id, worker, lease, dead).await? {
                 adopted.push((build, job.clone()));
             }
         }
@@ -767,7 +771,7 @@ async fn follow_on(
     .await;
     let handle = executor.reattach(job, u64::try_from(stored).unwrap_or(0));
     // The Job's own deadline ends it in time; this is for a cluster that does not.
-    let limit = Duration::from_secs(u64::try_from(assignment.timeout_seconds).unwrap_or(600));
+    let limit = time_limit(&assignment);
     let elapsed = build
         .started_at
         .and_then(|at| (chrono::Utc::now() - at).to_std().ok())
@@ -790,6 +794,11 @@ async fn follow_on(
         graded_run: build.graded_run,
         loaded: Some((assignment, repository.owner_id)),
     }
+}
+
+/// How long `assignment`'s tests may run.
+fn time_limit(assignment: &Assignment) -> Duration {
+    Duration::from_secs(u64::try_from(assignment.timeout_seconds).unwrap_or(600))
 }
 
 /// What a build needs from the database before it runs.
@@ -914,7 +923,7 @@ async fn run_steps<E: Executor>(
         checkout: src.clone(),
         image: assignment.image.clone(),
         command: assignment.test_command.clone(),
-        timeout: Duration::from_secs(u64::try_from(assignment.timeout_seconds).unwrap_or(600)),
+        timeout: time_limit(&assignment),
         memory_mb: u64::try_from(assignment.memory_mb).unwrap_or(512),
         cpu_millis: u64::try_from(assignment.cpu_millis).unwrap_or(1000),
         pids_limit: b.pids_limit,

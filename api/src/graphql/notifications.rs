@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::context::{app, db, parse_id, signed_in};
 use crate::auth::{CourseAccess, Need, access};
 use crate::db::enums::{NotificationChannel, NotificationKind, NotificationStatus, NotifyWhen};
+use crate::db::models::Course;
 use crate::db::models::notification::{Notification, Preference};
-use crate::db::models::{Course, User};
 use crate::error::{AppError, GqlResult};
 use crate::notify::outbox::STUDENT_DEFAULT;
 use crate::notify::slack;
@@ -170,16 +170,11 @@ pub async fn of_build(
     {
         return Ok(Vec::new());
     }
-    let notifications = Notification::for_build(&mut conn, build_id).await?;
-    let mut nodes = Vec::with_capacity(notifications.len());
-    for n in notifications {
-        let login = match n.user_id {
-            Some(id) => Some(User::find(&mut conn, id).await?.login),
-            None => None,
-        };
-        nodes.push(NotificationNode(n, login));
-    }
-    Ok(nodes)
+    Ok(Notification::for_build(&mut conn, build_id)
+        .await?
+        .into_iter()
+        .map(|(n, login)| NotificationNode(n, login))
+        .collect())
 }
 
 #[derive(Default)]

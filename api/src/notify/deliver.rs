@@ -260,8 +260,7 @@ async fn compose(
         .await
         .map_err(retry)?;
     let sees_hidden = release.first().is_some_and(|(_, released_at, role)| {
-        role.is_some_and(|r| r >= crate::db::enums::Role::Ta)
-            || released_at.is_some_and(|at| at <= chrono::Utc::now())
+        crate::auth::access::sees_hidden(false, *role, *released_at, chrono::Utc::now())
     });
     let target = match notification.channel {
         NotificationChannel::Email => mailbox(conn, reader).await?,

@@ -4,6 +4,20 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The `lectern` command on `database_url`, with the test secret key and nothing else of
+/// this process's environment but `PATH`.
+pub fn lectern(database_url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lectern"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env(
+            "LECTERN_SECRET_KEY",
+            "test-secret-key-test-secret-key-0123456789",
+        );
+    cmd
+}
+
 /// A running `lectern serve`; killed (SIGKILL) when dropped.
 pub struct ServerProcess {
     pub child: Child,
@@ -17,15 +31,8 @@ impl ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lectern"));
+        let mut cmd = lectern(database_url);
         cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", database_url)
-            .env(
-                "LECTERN_SECRET_KEY",
-                "test-secret-key-test-secret-key-0123456789",
-            )
             .env("LECTERN_LISTEN", format!("127.0.0.1:{port}"))
             .env("LECTERN_WEB_DIR", "/nonexistent")
             .env("LECTERN_LOG", "warn")

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Interval, Nullable, Text};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
-use super::{Build, NewTestResult, TestResult};
+use super::{Build, NewTestResult, TestResult, truncate};
 use crate::db::enums::{BuildStatus, BuildTrigger, ExecutorKind};
 use crate::db::schema::builds;
 use crate::grading::Graded;
@@ -465,7 +465,3 @@ impl Build {
 
 /// How many times a build whose server died is queued again before it is ended.
 const MAX_RECOVERIES: i32 = 1;
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}

@@ -31,3 +31,8 @@ pub use session::Session;
 pub use test_result::{NewTestResult, TestResult};
 pub use user::{GithubIdentity, User};
 pub use webhook_delivery::{NewDelivery, WebhookDelivery};
+
+/// `text` cut to at most `max` characters (what the tables' length checks count).
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::truncate;
 use crate::db::enums::{NotificationChannel, NotificationKind, NotificationStatus, NotifyWhen};
-use crate::db::schema::{notification_preferences, notifications};
+use crate::db::schema::{notification_preferences, notifications, users};
 
 /// One message to one recipient (a person's email, or a course's Slack channel).
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -76,15 +77,17 @@ impl Notification {
             .await
     }
 
-    /// A build's notifications, oldest first.
+    /// A build's notifications, oldest first, each with the login of the person it is for
+    /// (`None`: the course's Slack channel).
     pub async fn for_build(
         conn: &mut AsyncPgConnection,
         build_id: i64,
-    ) -> QueryResult<Vec<Notification>> {
+    ) -> QueryResult<Vec<(Notification, Option<String>)>> {
         notifications::table
+            .left_join(users::table)
             .filter(notifications::build_id.eq(build_id))
             .order(notifications::id)
-            .select(Notification::as_select())
+            .select((Notification::as_select(), users::login.nullable()))
             .load(conn)
             .await
     }
@@ -146,14 +149,6 @@ impl Notification {
         .load(conn)
         .await
     }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }
 
 /// What someone chose to hear, for one course or (`course_id` `None`) by default.
