@@ -80,6 +80,19 @@ pub struct Config {
     /// `LECTERN_JOB_LEASE_SECONDS` — how long a background job may run before another
     /// server takes it over, its own presumed dead (default 300).
     pub job_lease: Duration,
+    /// Who may read `GET /metrics`.
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read the Prometheus metrics.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsAccess {
+    /// `LECTERN_METRICS_LISTEN` — a second address:port serving only `/metrics`, openly:
+    /// bind it to a private network the scraper is on (default none).
+    pub listen: Option<SocketAddr>,
+    /// `LECTERN_METRICS_TOKEN` — a bearer token that opens `/metrics` on the main listener
+    /// (`Authorization: Bearer …`). Without it the main listener does not serve metrics.
+    pub token: Option<Secret>,
 }
 
 /// Settings of notifications.
@@ -434,6 +447,19 @@ impl Config {
             .filter(|h| !h.is_empty())
             .collect();
 
+        let metrics_listen: Option<SocketAddr> = env.parse(
+            "LECTERN_METRICS_LISTEN",
+            None,
+            "an address:port such as 10.0.0.5:9464",
+        );
+        let metrics_token = match env.get("LECTERN_METRICS_TOKEN") {
+            Some(token) if token.chars().count() >= 16 => Some(Some(Secret(token))),
+            Some(_) => env.problem(
+                "LECTERN_METRICS_TOKEN must be at least 16 characters (try `openssl rand -hex 24`)",
+            ),
+            None => Some(None),
+        };
+
         let config = (|| {
             Some(Config {
                 database_url: database_url?,
@@ -468,6 +494,10 @@ impl Config {
                     digest_hour: digest_hour?,
                 },
                 job_lease: Duration::from_secs(job_lease?),
+                metrics: MetricsAccess {
+                    listen: metrics_listen,
+                    token: metrics_token?,
+                },
             })
         })();
         env.finish(config)

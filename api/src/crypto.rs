@@ -79,6 +79,12 @@ impl Cipher {
     }
 }
 
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only (for
+/// comparing a presented token with the configured one).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

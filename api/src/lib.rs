@@ -19,6 +19,7 @@ pub mod graphql;
 pub mod http;
 pub mod jobs;
 pub mod live;
+pub mod metrics;
 pub mod notify;
 pub mod server;
 pub mod telemetry;

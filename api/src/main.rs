@@ -41,11 +41,92 @@ enum Command {
     },
 }
 
+/// Commands run with the server's environment (the same DATABASE_URL, LECTERN_SECRET_KEY and
+/// GitHub settings). Those that change something take --dry-run.
 #[derive(Subcommand)]
 enum AdminCommand {
     /// Check that this server can reach PostgreSQL, the container engine or cluster, GitHub
     /// and the mail server, saying what is wrong and what to try; fails when any cannot be.
     Check,
+    /// Show the configuration as the server reads it (defaults filled in, secrets masked).
+    Config,
+    /// Create a course and its first instructor (a GitHub login; one who never signed in
+    /// gets an account their first sign-in claims).
+    CreateCourse {
+        /// The course's URL name: lowercase letters, digits and hyphens (cs101-fall26).
+        #[arg(long)]
+        slug: String,
+        /// The course's full name.
+        #[arg(long)]
+        name: String,
+        /// The term it runs in (Fall 2026).
+        #[arg(long, default_value = "")]
+        term: String,
+        /// The GitHub login of its first instructor.
+        #[arg(long)]
+        instructor: String,
+        /// Say what would be created, and create nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the platform administrators (they act as instructors in every course).
+    Admins,
+    /// Make someone (by GitHub login) a platform administrator.
+    Promote {
+        login: String,
+        /// Say what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Make someone no longer a platform administrator.
+    Demote {
+        login: String,
+        /// Say what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List builds queued or running for long and running builds whose server is gone;
+    /// --cancel stops them.
+    Builds {
+        /// Builds waiting or running longer than this many minutes.
+        #[arg(long, default_value_t = 60)]
+        older_than_minutes: u64,
+        /// Cancel the builds listed.
+        #[arg(long)]
+        cancel: bool,
+        /// With --cancel: say what would be cancelled, and cancel nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the webhook of each linked repository on GitHub and re-create the missing ones
+    /// (with fresh secrets); --rotate-secrets gives every webhook a new secret.
+    Webhooks {
+        /// Only this course's repositories (its slug).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        course: Option<String>,
+        /// Every linked repository of every course.
+        #[arg(long)]
+        all: bool,
+        /// Give each webhook that is in place a new secret too.
+        #[arg(long)]
+        rotate_secrets: bool,
+        /// Say what would change, and change nothing on GitHub or here.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Queue the pushes whose webhook never arrived: branch heads on GitHub that were never
+    /// built (the server also does this every LECTERN_SYNC_INTERVAL_MINUTES).
+    Redeliver {
+        /// Only this course's repositories (its slug).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        course: Option<String>,
+        /// Every linked repository of every course.
+        #[arg(long)]
+        all: bool,
+        /// List the missed pushes, and queue nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -128,21 +209,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Admin {
-            command: AdminCommand::Check,
-        } => {
-            let config = Config::from_env()?;
-            telemetry::init(LogFormat::Text, "error");
-            let findings = lectern::admin::check::run(&config).await;
-            for finding in &findings {
-                println!("{finding}");
-            }
-            let failed = findings.iter().filter(|f| !f.ok).count();
-            if failed > 0 {
-                anyhow::bail!("{failed} of {} checks failed", findings.len());
-            }
-            Ok(())
-        }
+        Command::Admin { command } => admin(command).await,
         Command::Serve { no_migrate } => {
             let config = Config::from_env()?;
             telemetry::init(config.log_format, &config.log_filter);
@@ -150,4 +217,80 @@ async fn run(command: Command) -> anyhow::Result<()> {
             server::serve(app, server::ServeOptions { no_migrate }).await
         }
     }
+}
+
+async fn admin(command: AdminCommand) -> anyhow::Result<()> {
+    use lectern::admin;
+    let config = Config::from_env()?;
+    telemetry::init(LogFormat::Text, "error");
+    if let AdminCommand::Check = command {
+        let findings = admin::check::run(&config).await;
+        for finding in &findings {
+            println!("{finding}");
+        }
+        let failed = findings.iter().filter(|f| !f.ok).count();
+        if failed > 0 {
+            anyhow::bail!("{failed} of {} checks failed", findings.len());
+        }
+        return Ok(());
+    }
+    if let AdminCommand::Config = command {
+        for line in admin::settings::show(&config) {
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    let app = App::new(config)?;
+    let mut conn = app.db().await.map_err(|e| {
+        anyhow::anyhow!("{e} (is DATABASE_URL right? `lectern admin check` tells more)")
+    })?;
+    let lines = match command {
+        AdminCommand::Check | AdminCommand::Config => Vec::new(),
+        AdminCommand::CreateCourse {
+            slug,
+            name,
+            term,
+            instructor,
+            dry_run,
+        } => {
+            let new = admin::courses::NewCourse {
+                slug: &slug,
+                name: &name,
+                term: &term,
+                instructor: &instructor,
+            };
+            admin::courses::create(&mut conn, &new, dry_run).await?
+        }
+        AdminCommand::Admins => admin::admins::list(&mut conn, &app.config).await?,
+        AdminCommand::Promote { login, dry_run } => {
+            admin::admins::set(&mut conn, &app.config, &login, true, dry_run).await?
+        }
+        AdminCommand::Demote { login, dry_run } => {
+            admin::admins::set(&mut conn, &app.config, &login, false, dry_run).await?
+        }
+        AdminCommand::Builds {
+            older_than_minutes,
+            cancel,
+            dry_run,
+        } => {
+            let older_than = std::time::Duration::from_secs(older_than_minutes * 60);
+            admin::builds::stuck(&mut conn, older_than, cancel, dry_run).await?
+        }
+        AdminCommand::Webhooks {
+            course,
+            rotate_secrets,
+            dry_run,
+            ..
+        } => {
+            admin::webhooks::resync(&app, &mut conn, course.as_deref(), rotate_secrets, dry_run)
+                .await?
+        }
+        AdminCommand::Redeliver {
+            course, dry_run, ..
+        } => admin::pushes::redeliver(&app, &mut conn, course.as_deref(), dry_run).await?,
+    };
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
 }

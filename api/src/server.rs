@@ -44,6 +44,10 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
             config.listen
         )
     })?;
+    let metrics = match config.metrics.listen {
+        Some(addr) => Some(serve_metrics(&app, addr).await?),
+        None => None,
+    };
     tracing::info!(listen = %config.listen, public_url = %config.public_url, "Lectern is serving");
     let housekeeping = tokio::spawn(housekeeping(app.clone()));
     let jobs = crate::jobs::spawn(app.clone());
@@ -61,6 +65,9 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     live.abort();
     sync.abort();
     digests.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     if let Some(builds) = builds {
         // Running builds stop with the process; their leases run out and the next server
         // (or this one, restarted) recovers them.
@@ -68,6 +75,23 @@ pub async fn serve(app: App, options: ServeOptions) -> anyhow::Result<()> {
     }
     tracing::info!("Lectern stopped");
     result
+}
+
+/// Serves `/metrics` alone on the private listener `LECTERN_METRICS_LISTEN`.
+async fn serve_metrics(
+    app: &App,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!("could not listen on {addr} for metrics (LECTERN_METRICS_LISTEN); is another server using it?")
+    })?;
+    tracing::info!(listen = %addr, "serving Prometheus metrics at /metrics");
+    let router = crate::http::metrics::private_router(app.clone());
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::error!(error = %err, "the metrics listener failed");
+        }
+    }))
 }
 
 /// Serves the GitHub stand-in (demos and development) and says so loudly.
@@ -139,7 +163,7 @@ async fn sync_missed_pushes(app: App) {
         let mut queued = 0;
         for repository in &repositories {
             match crate::forge::github::sync::repository(&app, repository).await {
-                Ok(n) => queued += n,
+                Ok(heads) => queued += heads.len(),
                 Err(err) => {
                     tracing::info!(repository = repository.id, error = %err, "could not sync a repository");
                 }

@@ -132,6 +132,7 @@ impl Batcher {
         self.append(stream, &data);
         if cut {
             self.truncated = true;
+            crate::metrics::get().log_truncations.inc();
             let line = format!(
                 "\n[lectern] the log reached its limit of {} bytes; further output is not kept (the build goes on)\n",
                 self.max_bytes
@@ -142,6 +143,7 @@ impl Batcher {
 
     fn append(&mut self, stream: LogStream, mut data: &[u8]) {
         self.bytes += i64::try_from(data.len()).unwrap_or(0);
+        crate::metrics::get().log_bytes.inc_by(data.len() as u64);
         self.pending_bytes += data.len();
         while !data.is_empty() {
             let last = self

@@ -175,7 +175,7 @@ impl Workers {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, cancel);
         let (running, wake) = (self.running.clone(), self.wake.clone());
-        let span = tracing::info_span!("build", id, number = build.number);
+        let span = tracing::info_span!("build", build_id = id, number = build.number);
         tokio::spawn(
             async move {
                 body.await;
@@ -234,6 +234,10 @@ async fn run(workers: Workers) {
             };
             match claimed {
                 Ok(Some(build)) => {
+                    let waited =
+                        build.started_at.unwrap_or_else(chrono::Utc::now) - build.queued_at;
+                    crate::metrics::get()
+                        .build_started(kind.as_str(), crate::metrics::seconds(waited));
                     let cancel = CancellationToken::new();
                     let (app, executors, worker) = (app.clone(), executors.clone(), worker.clone());
                     let body = {
@@ -453,6 +457,8 @@ async fn append_lines(
         .collect();
     LogChunk::insert_all(&mut conn, &chunks).await?;
     Build::set_log_size(&mut conn, build_id, bytes, false).await?;
+    let added: usize = chunks.iter().map(|c| c.data.len()).sum();
+    crate::metrics::get().log_bytes.inc_by(added as u64);
     Ok(())
 }
 
@@ -653,6 +659,15 @@ async fn carry(
     match finished {
         Ok(Some(done)) => {
             tracing::info!(status = %done.status, log_bytes = log.bytes, truncated = log.truncated, "build finished");
+            if let (Some(executor), Some(started), Some(finished)) =
+                (done.executor, done.started_at, done.finished_at)
+            {
+                crate::metrics::get().build_finished(
+                    executor.as_str(),
+                    done.status.as_str(),
+                    crate::metrics::seconds(finished - started),
+                );
+            }
             queue_final_status(app, &done).await;
         }
         Ok(None) => tracing::warn!("the build was taken over before it could be finished"),

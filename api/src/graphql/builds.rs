@@ -64,7 +64,8 @@ impl BuildMutation {
         let mut conn = db(ctx).await?;
         let build = Build::find(&mut conn, parse_id(&id)?).await?;
         access::repository(&mut conn, me, build.repository_id, Need::Member).await?;
-        let build = Build::request_cancel(&mut conn, build.id, me.user.id, &me.user.login).await?;
+        let build =
+            Build::request_cancel(&mut conn, build.id, Some(me.user.id), &me.user.login).await?;
         tracing::info!(build = build.id, status = %build.status, user = me.user.id, "build cancel requested");
         Ok(BuildNode(build))
     }

@@ -41,6 +41,7 @@ impl LiveSubscription {
         let mut logs = app.hub.logs();
         let mut builds = app.hub.builds();
         Ok(async_stream::stream! {
+            let _live = crate::metrics::Held::new(&crate::metrics::get().live_subscriptions);
             let mut last: Option<Vec<TestResult>> = None;
             loop {
                 let read = async {
@@ -104,6 +105,7 @@ impl LiveSubscription {
         let mut listening = app.hub.listening();
         let watch = app.hub.watch(id);
         Ok(async_stream::stream! {
+            let _live = crate::metrics::Held::new(&crate::metrics::get().live_subscriptions);
             // Counted as a follower of this build for as long as the stream lives.
             let _watch = watch;
             let mut after = after;
@@ -238,6 +240,7 @@ impl LiveSubscription {
             }
         };
         Ok(async_stream::stream! {
+            let _live = crate::metrics::Held::new(&crate::metrics::get().live_subscriptions);
             if let Some(build) = current {
                 yield BuildNode(build);
             }

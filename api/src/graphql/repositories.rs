@@ -17,7 +17,7 @@ use crate::db::models::{
 };
 use crate::error::{AppError, GqlResult};
 use crate::forge::github::api::{self, ForgeError};
-use crate::forge::github::{client_for_user, webhook};
+use crate::forge::github::client_for_user;
 
 /// Most rows a list field returns.
 const MAX_LIST: i32 = 100;
@@ -61,23 +61,6 @@ async fn github_as(
             "link repositories after signing in with GitHub (this account has no GitHub authorization)".into(),
         )
     })
-}
-
-/// Registers Lectern's webhook on `full_name` with a fresh secret; returns the hook's id and
-/// the secret sealed for storage.
-async fn register_hook(
-    app: &App,
-    github: &Octocrab,
-    full_name: &str,
-    github_repo_id: i64,
-) -> Result<(i64, Vec<u8>), AppError> {
-    let secret = webhook::new_secret();
-    let hook_id =
-        api::create_hook(github, full_name, &webhook::hook_url(&app.config), &secret).await?;
-    Ok((
-        hook_id,
-        webhook::seal_secret(&app.cipher, github_repo_id, &secret),
-    ))
 }
 
 #[Object]
@@ -132,7 +115,8 @@ impl RepositoryMutation {
             .into());
         }
         let head = api::branch_head(&github, &remote.full_name, &remote.default_branch).await?;
-        let (hook_id, sealed) = register_hook(app, &github, &remote.full_name, remote.id).await?;
+        let (hook_id, sealed) =
+            crate::forge::github::register_hook(app, &github, &remote.full_name, remote.id).await?;
         let new = NewRepository {
             course_id: assignment.course_id,
             assignment_id: assignment.id,
@@ -227,7 +211,7 @@ impl RepositoryMutation {
         }
         drop(conn);
         let queued = crate::forge::github::sync::repository(app, &repository).await?;
-        Ok(i32::try_from(queued).unwrap_or(i32::MAX))
+        Ok(i32::try_from(queued.len()).unwrap_or(i32::MAX))
     }
 
     /// Checks the repository's webhook and, when GitHub no longer has it, registers a new
@@ -253,7 +237,7 @@ impl RepositoryMutation {
             // The ping's delivery marks the hook active when it arrives.
             repository
         } else {
-            let (hook_id, sealed) = register_hook(
+            let (hook_id, sealed) = crate::forge::github::register_hook(
                 app,
                 &github,
                 &repository.full_name,

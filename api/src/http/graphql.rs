@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::AppState;
+use super::{AppState, REQUEST_ID};
 use crate::auth::Viewer;
 
 /// Executes one GraphQL request as the viewer (batches are not accepted).
@@ -37,8 +37,38 @@ pub async fn execute(
             .into_response();
     }
     let loaders = crate::graphql::loaders::for_request(&state.app, &viewer);
-    let request = request.into_inner().data(viewer).data(loaders);
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let request = request.into_inner();
+    let metrics = crate::metrics::get();
+    let operation = metrics.operation_label(
+        request
+            .operation_name
+            .as_deref()
+            .or_else(|| crate::metrics::first_operation_name(&request.query)),
+    );
+    let started = std::time::Instant::now();
+    let mut response = state
+        .schema
+        .execute(request.data(viewer).data(loaders))
+        .await;
+    let outcome = if response.errors.is_empty() {
+        "ok"
+    } else {
+        "error"
+    };
+    metrics
+        .graphql_operations
+        .with_label_values(&[&operation, outcome])
+        .observe(started.elapsed().as_secs_f64());
+    // The request's id in every error, so that a report of one can be found in the logs.
+    if let Some(id) = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        for error in &mut response.errors {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", id);
+        }
+    }
+    GraphQLResponse::from(response).into_response()
 }
 
 /// GraphiQL, only when `LECTERN_DEV_MODE` is on.

@@ -7,6 +7,7 @@ mod graphql;
 mod health;
 mod hidden_tests;
 mod logs;
+pub mod metrics;
 mod subscriptions;
 mod web;
 mod webhooks;
@@ -64,6 +65,7 @@ pub fn router(app: App) -> Router {
         .route("/courses/{slug}/grades.csv", get(grades::csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
         .route_layer(middleware::from_fn_with_state(app.clone(), check_origin))
         .with_state(state.clone())
         .merge(web::router(&app))
@@ -85,6 +87,8 @@ pub fn router(app: App) -> Router {
         .with_state(state);
     api.merge(webhooks)
         .merge(uploads)
+        // Applied per route, so the route's template is known (MatchedPath).
+        .layer(middleware::from_fn(metrics::observe))
         .layer(middleware::map_response(close_when_body_refused))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -101,15 +105,33 @@ pub fn router(app: App) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
+                let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", request_id, method = %request.method(), path = %request.uri().path())
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(drop_unusable_request_id))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
         ))
+}
+
+/// A request id a client (or a proxy in front) sent is kept, so one id follows a request
+/// through every hop — unless it is not a plain token of reasonable length, which would
+/// bloat or garble every log line of the request: then a fresh one is made.
+async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = request.headers().get(REQUEST_ID).is_none_or(|id| {
+        (1..=128).contains(&id.len())
+            && id
+                .as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    });
+    if !usable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
 }
 
 /// A body refused as too large is left unread, which ends its connection: the response says

@@ -62,6 +62,7 @@ pub async fn subscribe(
         // tungstenite zero-fills this much on every read; clients send little.
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| async move {
+            let _open = crate::metrics::Held::new(&crate::metrics::get().websocket_connections);
             let signed_in = viewer.0.is_some();
             let mut data = async_graphql::Data::default();
             data.insert(viewer);

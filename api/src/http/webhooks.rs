@@ -44,8 +44,17 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
         delivery_id: header(&headers, "x-github-delivery").map(|d| d.chars().take(100).collect()),
         ..Seen::default()
     };
-    match handle(&state, &headers, body, &mut seen, received_at).await {
-        Ok(response) => response,
+    let answer = handle(&state, &headers, body, &mut seen, received_at).await;
+    let outcome = match &answer {
+        Ok((_, outcome)) => *outcome,
+        Err(Refusal(status, _)) => refusal_outcome(*status),
+    };
+    crate::metrics::get()
+        .webhook_deliveries
+        .with_label_values(&[event_label(seen.event.as_deref()), outcome])
+        .inc();
+    match answer {
+        Ok((response, _)) => response,
         Err(Refusal(status, reason)) => {
             tracing::info!(delivery = ?seen.delivery_id, event = ?seen.event, status = status.as_u16(), reason, "webhook refused");
             if let Err(err) = record_refusal(&state, &seen, status, &reason, received_at).await {
@@ -53,6 +62,28 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
             }
             (status, Json(json!({ "error": reason }))).into_response()
         }
+    }
+}
+
+/// The event as a metric label: GitHub's events Lectern acts on, or `other`.
+fn event_label(event: Option<&str>) -> &'static str {
+    match event {
+        Some("push") => "push",
+        Some("pull_request") => "pull_request",
+        Some("ping") => "ping",
+        None => "missing",
+        Some(_) => "other",
+    }
+}
+
+/// Why a delivery was turned away, as a metric label.
+fn refusal_outcome(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "rejected_signature",
+        StatusCode::NOT_FOUND => "rejected_unknown_repository",
+        StatusCode::PAYLOAD_TOO_LARGE => "rejected_too_large",
+        status if status.is_client_error() => "rejected_malformed",
+        _ => "error",
     }
 }
 
@@ -72,7 +103,7 @@ async fn handle(
     body: Body,
     seen: &mut Seen,
     received_at: DateTime<Utc>,
-) -> Result<Response, Refusal> {
+) -> Result<(Response, &'static str), Refusal> {
     let app = &state.app;
     let Some(event) = seen.event.clone() else {
         return Err(Refusal(
@@ -226,14 +257,22 @@ async fn handle(
             let previous = WebhookDelivery::find_accepted(&mut conn, &delivery_id)
                 .await
                 .map_err(AppError::from)?;
-            return Ok(previous.map_or_else(|| StatusCode::OK.into_response(), |p| duplicate(&p)));
+            let response =
+                previous.map_or_else(|| StatusCode::OK.into_response(), |p| duplicate(&p));
+            return Ok((response, "duplicate"));
         }
         Err(other) => return Err(AppError::from(other).into()),
     };
 
     tracing::info!(delivery = %delivery_id, event, outcome = %delivery.outcome, build = ?build.as_ref().map(|b| b.id), "webhook accepted");
     let status = StatusCode::from_u16(delivery.status_code as u16).unwrap_or(StatusCode::OK);
-    Ok((
+    let outcome = match delivery.outcome {
+        DeliveryOutcome::Queued => "queued",
+        DeliveryOutcome::Ignored => "ignored",
+        DeliveryOutcome::Failed => "error",
+        DeliveryOutcome::Rejected => "rejected_malformed",
+    };
+    let response = (
         status,
         Json(json!({
             "delivery": delivery.id,
@@ -242,7 +281,8 @@ async fn handle(
             "build": build.map(|b| json!({ "id": b.id, "number": b.number })),
         })),
     )
-        .into_response())
+        .into_response();
+    Ok((response, outcome))
 }
 
 fn duplicate(previous: &WebhookDelivery) -> Response {

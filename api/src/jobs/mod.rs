@@ -97,7 +97,8 @@ async fn run(app: App) {
 }
 
 async fn execute(app: &App, job: Job) {
-    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+    let span =
+        tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempts);
     run_one(app, job).instrument(span).await;
 }
 

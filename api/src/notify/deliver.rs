@@ -71,6 +71,10 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
             )
             .await
             .map_err(retry)?;
+            crate::metrics::get()
+                .notifications
+                .with_label_values(&[notification.channel.as_str(), "unconfirmed"])
+                .inc();
             return Ok(());
         }
         _ => return Ok(()),
@@ -163,6 +167,15 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
     Notification::settle(&mut conn, id, status, error.as_deref())
         .await
         .map_err(retry)?;
+    let counted = match status {
+        NotificationStatus::Sent => "sent",
+        NotificationStatus::Pending => "retry",
+        _ => "failed",
+    };
+    crate::metrics::get()
+        .notifications
+        .with_label_values(&[notification.channel.as_str(), counted])
+        .inc();
     match status {
         NotificationStatus::Sent => {
             tracing::info!(notification = id, channel = %notification.channel, "notification sent");

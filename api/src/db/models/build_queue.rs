@@ -220,7 +220,7 @@ impl Build {
     pub async fn request_cancel(
         conn: &mut AsyncPgConnection,
         id: i64,
-        by: i64,
+        by: Option<i64>,
         by_login: &str,
     ) -> QueryResult<Build> {
         let reason = format!("cancelled by {by_login}");
@@ -445,6 +445,84 @@ impl Build {
             .await
     }
 
+    /// The queue's depth and its oldest build's wait, and the running builds per executor
+    /// (installation-wide), for the metrics.
+    pub async fn queue_gauges(conn: &mut AsyncPgConnection) -> QueryResult<QueueGauges> {
+        let (depth, oldest): (i64, Option<DateTime<Utc>>) = builds::table
+            .filter(builds::status.eq(BuildStatus::Queued))
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::min(builds::queued_at),
+            ))
+            .first(conn)
+            .await?;
+        let running: Vec<(Option<ExecutorKind>, i64)> = builds::table
+            .filter(builds::status.eq(BuildStatus::Running))
+            .group_by(builds::executor)
+            .select((builds::executor, diesel::dsl::count_star()))
+            .load(conn)
+            .await?;
+        Ok(QueueGauges {
+            depth,
+            oldest_age_seconds: oldest.map_or(0.0, |at| {
+                (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+            }),
+            running: running
+                .into_iter()
+                .filter_map(|(kind, n)| Some((kind?, n)))
+                .collect(),
+        })
+    }
+
+    /// Builds queued or running for longer than `older_than`, and running builds whose
+    /// lease ran out (their server is gone and recovery has not run), oldest first.
+    pub async fn stuck(
+        conn: &mut AsyncPgConnection,
+        older_than: std::time::Duration,
+    ) -> QueryResult<Vec<Build>> {
+        let since = Utc::now() - chrono::TimeDelta::from_std(older_than).unwrap_or_default();
+        builds::table
+            .filter(
+                builds::status
+                    .eq(BuildStatus::Queued)
+                    .and(builds::queued_at.lt(since))
+                    .or(builds::status.eq(BuildStatus::Running).and(
+                        builds::started_at
+                            .lt(since)
+                            .or(builds::lease_expires_at.lt(diesel::dsl::now)),
+                    )),
+            )
+            .order(builds::queued_at.asc())
+            .select(Build::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// Ends a running build whose lease ran out (no server holds it) as cancelled, for an
+    /// operator; `None` when it is not such a build (any more).
+    pub async fn cancel_abandoned(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        reason: &str,
+    ) -> QueryResult<Option<Build>> {
+        diesel::update(builds::table)
+            .filter(builds::id.eq(id))
+            .filter(builds::status.eq(BuildStatus::Running))
+            .filter(builds::lease_expires_at.lt(diesel::dsl::now))
+            .set((
+                builds::status.eq(BuildStatus::Cancelled),
+                builds::status_reason.eq(reason),
+                builds::finished_at.eq(diesel::dsl::now),
+                builds::cancel_requested_at.eq(diesel::dsl::now),
+                builds::worker_id.eq(None::<String>),
+                builds::lease_expires_at.eq(None::<DateTime<Utc>>),
+            ))
+            .returning(Build::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
     /// Records the size of the stored log.
     pub async fn set_log_size(
         conn: &mut AsyncPgConnection,
@@ -461,6 +539,14 @@ impl Build {
             .await?;
         Ok(())
     }
+}
+
+/// The build queue as the metrics show it.
+#[derive(Clone, Debug, Default)]
+pub struct QueueGauges {
+    pub depth: i64,
+    pub oldest_age_seconds: f64,
+    pub running: Vec<(ExecutorKind, i64)>,
 }
 
 /// How many times a build whose server died is queued again before it is ended.

@@ -180,6 +180,16 @@ impl User {
         })
     }
 
+    /// The users marked platform administrators, by login.
+    pub async fn admins(conn: &mut AsyncPgConnection) -> QueryResult<Vec<User>> {
+        users::table
+            .filter(users::is_admin)
+            .order(users::login.asc())
+            .select(User::as_select())
+            .load(conn)
+            .await
+    }
+
     /// Marks this user a platform administrator (or not).
     pub async fn set_admin(
         conn: &mut AsyncPgConnection,

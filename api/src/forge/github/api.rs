@@ -1,6 +1,7 @@
 //! GitHub's REST API through `octocrab`, against `GITHUB_API_URL`.
 
-use octocrab::Octocrab;
+use http_body_util::combinators::BoxBody;
+use octocrab::{FromResponse as _, Octocrab};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -29,13 +30,39 @@ pub fn client(config: &Config, token: &str) -> anyhow::Result<Octocrab> {
         .build()?)
 }
 
+/// One call to GitHub, counted in the metrics by its endpoint's template and status, with
+/// the rate limit GitHub says is left. Every call Lectern makes passes here.
+async fn send<B: serde::Serialize + ?Sized>(
+    github: &Octocrab,
+    method: http::Method,
+    path: &str,
+    body: Option<&B>,
+) -> octocrab::Result<http::Response<BoxBody<bytes::Bytes, octocrab::Error>>> {
+    let endpoint = crate::metrics::github_endpoint(path);
+    let request = github.build_request(http::Request::builder().method(method).uri(path), body)?;
+    let answer = github.execute(request).await;
+    let (status, remaining) = match &answer {
+        Ok(response) => (
+            Some(response.status().as_u16()),
+            crate::metrics::rate_limit_remaining(response.headers()),
+        ),
+        Err(octocrab::Error::GitHub { source, .. }) => (Some(source.status_code.as_u16()), None),
+        Err(_) => (None, None),
+    };
+    crate::metrics::get().github_answered(&endpoint, status, remaining);
+    answer
+}
+
+/// A `GET` whose JSON answer is read as `R`; an error status is an [`octocrab::Error`].
+async fn get<R: octocrab::FromResponse>(github: &Octocrab, path: &str) -> octocrab::Result<R> {
+    let response = send(github, http::Method::GET, path, None::<&()>).await?;
+    R::from_response(octocrab::map_github_error(response).await?).await
+}
+
 /// The profile and primary verified email behind a token.
 pub async fn profile(github: &Octocrab) -> Result<(Profile, Option<String>), octocrab::Error> {
-    let profile: Profile = github.get("/user", None::<&()>).await?;
-    let emails: Vec<Email> = github
-        .get("/user/emails", None::<&()>)
-        .await
-        .unwrap_or_default();
+    let profile: Profile = get(github, "/user").await?;
+    let emails: Vec<Email> = get(github, "/user/emails").await.unwrap_or_default();
     let email = emails
         .into_iter()
         .find(|e| e.primary && e.verified)
@@ -127,8 +154,7 @@ pub async fn repository(
     github: &Octocrab,
     full_name: &str,
 ) -> Result<RemoteRepository, ForgeError> {
-    github
-        .get(format!("/repos/{full_name}"), None::<&()>)
+    get(github, &format!("/repos/{full_name}"))
         .await
         .map_err(|e| ForgeError::from_octocrab(e, full_name))
 }
@@ -139,10 +165,7 @@ pub async fn branch_head(
     full_name: &str,
     branch: &str,
 ) -> Result<Option<String>, ForgeError> {
-    match github
-        .get::<Branch, _, ()>(format!("/repos/{full_name}/branches/{branch}"), None)
-        .await
-    {
+    match get::<Branch>(github, &format!("/repos/{full_name}/branches/{branch}")).await {
         Ok(branch) => Ok(Some(branch.commit.sha)),
         Err(err) => match ForgeError::from_octocrab(err, full_name) {
             ForgeError::NotFound(_) => Ok(None),
@@ -164,11 +187,45 @@ pub async fn create_hook(
         "events": ["push", "pull_request"],
         "config": { "url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0" }
     });
-    let hook: Hook = github
-        .post(format!("/repos/{full_name}/hooks"), Some(&body))
+    let created = async {
+        let response = send(
+            github,
+            http::Method::POST,
+            &format!("/repos/{full_name}/hooks"),
+            Some(&body),
+        )
+        .await?;
+        Hook::from_response(octocrab::map_github_error(response).await?).await
+    };
+    let hook: Hook = created
         .await
         .map_err(|e| ForgeError::from_octocrab(e, full_name))?;
     Ok(hook.id)
+}
+
+/// Updates a webhook's configuration (`PATCH …/hooks/{id}/config`): its URL and a new secret.
+pub async fn set_hook_config(
+    github: &Octocrab,
+    full_name: &str,
+    hook_id: i64,
+    url: &str,
+    secret: &str,
+) -> Result<(), ForgeError> {
+    let body = serde_json::json!({
+        "url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"
+    });
+    let response = send(
+        github,
+        http::Method::PATCH,
+        &format!("/repos/{full_name}/hooks/{hook_id}/config"),
+        Some(&body),
+    )
+    .await
+    .map_err(|e| ForgeError::from_octocrab(e, full_name))?;
+    octocrab::map_github_error(response)
+        .await
+        .map(drop)
+        .map_err(|e| ForgeError::from_octocrab(e, full_name))
 }
 
 /// Removes a webhook; one that is already gone counts as removed.
@@ -177,9 +234,13 @@ pub async fn delete_hook(
     full_name: &str,
     hook_id: i64,
 ) -> Result<(), ForgeError> {
-    let response = github
-        ._delete(format!("/repos/{full_name}/hooks/{hook_id}"), None::<&()>)
-        .await;
+    let response = send(
+        github,
+        http::Method::DELETE,
+        &format!("/repos/{full_name}/hooks/{hook_id}"),
+        None::<&()>,
+    )
+    .await;
     match response {
         Ok(r) if r.status().is_success() || r.status().as_u16() == 404 => Ok(()),
         Ok(r) => Err(ForgeError::Unavailable(format!("status {}", r.status()))),
@@ -196,12 +257,13 @@ pub async fn ping_hook(
     full_name: &str,
     hook_id: i64,
 ) -> Result<bool, ForgeError> {
-    let response = github
-        ._post(
-            format!("/repos/{full_name}/hooks/{hook_id}/pings"),
-            None::<&()>,
-        )
-        .await;
+    let response = send(
+        github,
+        http::Method::POST,
+        &format!("/repos/{full_name}/hooks/{hook_id}/pings"),
+        None::<&()>,
+    )
+    .await;
     match response {
         Ok(r) if r.status().is_success() => Ok(true),
         Ok(r) if r.status().as_u16() == 404 => Ok(false),
@@ -229,9 +291,13 @@ pub async fn post_status(
     sha: &str,
     status: &Status<'_>,
 ) -> Result<(), ForgeError> {
-    let response = github
-        ._post(format!("/repos/{full_name}/statuses/{sha}"), Some(status))
-        .await;
+    let response = send(
+        github,
+        http::Method::POST,
+        &format!("/repos/{full_name}/statuses/{sha}"),
+        Some(status),
+    )
+    .await;
     match response {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(match r.status().as_u16() {
@@ -261,13 +327,12 @@ pub struct BranchSha {
 pub async fn branches(github: &Octocrab, full_name: &str) -> Result<Vec<BranchHead>, ForgeError> {
     let mut all = Vec::new();
     for page in 1..=20u32 {
-        let batch: Vec<BranchHead> = github
-            .get(
-                format!("/repos/{full_name}/branches"),
-                Some(&[("per_page", 100u32), ("page", page)]),
-            )
-            .await
-            .map_err(|e| ForgeError::from_octocrab(e, full_name))?;
+        let batch: Vec<BranchHead> = get(
+            github,
+            &format!("/repos/{full_name}/branches?per_page=100&page={page}"),
+        )
+        .await
+        .map_err(|e| ForgeError::from_octocrab(e, full_name))?;
         let last = batch.len() < 100;
         all.extend(batch);
         if last {

@@ -26,6 +26,44 @@ pub async fn client_for_user(
     }
 }
 
+/// Registers Lectern's webhook on `full_name` with a fresh secret; returns the hook's id and
+/// the secret sealed for storage.
+pub async fn register_hook(
+    app: &App,
+    github: &Octocrab,
+    full_name: &str,
+    github_repo_id: i64,
+) -> Result<(i64, Vec<u8>), AppError> {
+    let secret = webhook::new_secret();
+    let hook_id =
+        api::create_hook(github, full_name, &webhook::hook_url(&app.config), &secret).await?;
+    Ok((
+        hook_id,
+        webhook::seal_secret(&app.cipher, github_repo_id, &secret),
+    ))
+}
+
+/// Gives an existing hook a fresh secret (GitHub signs with it from then on); returns the
+/// secret sealed for storage.
+pub async fn rotate_hook_secret(
+    app: &App,
+    github: &Octocrab,
+    full_name: &str,
+    github_repo_id: i64,
+    hook_id: i64,
+) -> Result<Vec<u8>, AppError> {
+    let secret = webhook::new_secret();
+    api::set_hook_config(
+        github,
+        full_name,
+        hook_id,
+        &webhook::hook_url(&app.config),
+        &secret,
+    )
+    .await?;
+    Ok(webhook::seal_secret(&app.cipher, github_repo_id, &secret))
+}
+
 /// A token to fetch the course's own repositories (starter code, hidden tests) with: that of
 /// the first instructor who signed in with GitHub, or `None`.
 pub async fn token_for_course(

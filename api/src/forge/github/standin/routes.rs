@@ -23,9 +23,27 @@ pub(super) fn router(standin: Standin) -> Router {
         .route("/repos/{owner}/{name}/branches/{branch}", get(branch))
         .route("/repos/{owner}/{name}/hooks", post(create_hook))
         .route("/repos/{owner}/{name}/hooks/{id}", delete(delete_hook))
+        .route(
+            "/repos/{owner}/{name}/hooks/{id}/config",
+            axum::routing::patch(update_hook_config),
+        )
         .route("/repos/{owner}/{name}/hooks/{id}/pings", post(ping_hook))
         .route("/repos/{owner}/{name}/statuses/{sha}", post(create_status))
+        .layer(axum::middleware::map_response_with_state(
+            standin.clone(),
+            rate_limit_headers,
+        ))
         .with_state(standin)
+}
+
+/// GitHub's rate-limit headers on every answer: 5000 an hour, one spent per request seen.
+async fn rate_limit_headers(State(gh): State<Standin>, mut response: Response) -> Response {
+    const LIMIT: usize = 5000;
+    let remaining = LIMIT.saturating_sub(gh.lock().requests.len());
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", LIMIT.into());
+    headers.insert("x-ratelimit-remaining", remaining.into());
+    response
 }
 
 fn bad_credentials() -> Response {
@@ -409,6 +427,46 @@ async fn delete_hook(
     });
     match removed {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => not_found(),
+    }
+}
+
+/// `PATCH /repos/{owner}/{repo}/hooks/{hook_id}/config`: the fields given replace the
+/// hook's (URL, content type, secret); answers with the configuration, secret masked.
+async fn update_hook_config(
+    State(gh): State<Standin>,
+    headers: HeaderMap,
+    Path((owner, name, id)): Path<(String, String, i64)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let full_name = format!("{owner}/{name}");
+    gh.record(
+        "PATCH",
+        &format!("/repos/{full_name}/hooks/{id}/config"),
+        &headers,
+        body.to_string(),
+    );
+    match visible(&gh, &headers, &full_name) {
+        Ok((_, true)) => {}
+        Ok((_, false)) => return not_found(),
+        Err(denied) => return denied.into_response(),
+    }
+    let updated = gh.update(|saved| {
+        let hook = saved.repos.get_mut(&full_name)?.hooks.get_mut(&id)?;
+        if let Some(url) = body["url"].as_str() {
+            hook.url = url.to_owned();
+        }
+        if let Some(secret) = body["secret"].as_str() {
+            hook.secret = secret.to_owned();
+        }
+        if let Some(content_type) = body["content_type"].as_str() {
+            hook.content_type = content_type.to_owned();
+        }
+        Some(json!({ "url": hook.url, "content_type": hook.content_type,
+                     "secret": "********", "insecure_ssl": "0" }))
+    });
+    match updated {
+        Some(config) => Json(config).into_response(),
         None => not_found(),
     }
 }
