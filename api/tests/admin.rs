@@ -462,7 +462,7 @@ async fn webhooks_are_recreated_when_missing_and_their_secrets_rotated() -> anyh
     assert!(said.contains("the webhook has a new secret"), "{said}");
     let (_, rotated) = hook(&world.github).ok_or_else(|| anyhow::anyhow!("no hook"))?;
     assert_ne!(rotated.secret, recreated.secret);
-    assert_eq!(rotated.secret.len(), 64);
+    assert_eq!(rotated.secret.len(), 14 + 64);
     let (status, _) = world
         .app
         .deliver("push", "old-secret", &body, Some(&recreated.secret))

@@ -40,7 +40,8 @@ async fn linking_registers_a_signed_hook_and_queues_a_first_build() -> anyhow::R
     assert_eq!(hook.url, format!("{}/webhooks/github", app.base));
     assert_eq!(hook.events, ["push", "pull_request"]);
     assert_eq!(hook.content_type, "json");
-    assert_eq!(hook.secret.len(), 64, "a fresh 256-bit secret");
+    assert_eq!(hook.secret.len(), 14 + 64, "a fresh 256-bit secret");
+    assert!(hook.secret.starts_with("lectern_whsec_"));
 
     // GitHub signs deliveries with that secret; Lectern accepts them.
     let push = json!({ "ref": "refs/heads/main", "after": "f".repeat(40), "deleted": false, "head_commit": null,

@@ -6,6 +6,7 @@
 
 pub mod git;
 pub mod github;
+pub mod logs;
 pub mod mail;
 pub mod pipeline;
 pub mod process;
@@ -207,6 +208,7 @@ impl TestAppBuilder {
     }
 
     pub async fn start(self) -> anyhow::Result<TestApp> {
+        logs::capture_in_process();
         let db = TestDb::new().await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

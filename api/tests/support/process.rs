@@ -28,6 +28,15 @@ impl ServerProcess {
     /// Starts `lectern serve` on `database_url` with `env` on top of the test defaults
     /// (quiet log, no web client), and waits until it answers `/healthz`.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_logging(database_url, env, None).await
+    }
+
+    /// [`ServerProcess::start`], with its log lines (stderr) written to `log` when given.
+    pub async fn start_logging(
+        database_url: &str,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -38,6 +47,12 @@ impl ServerProcess {
             .env("LECTERN_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        match log {
+            Some(path) => {
+                cmd.stderr(Stdio::from(std::fs::File::create(path)?));
+            }
+            None => super::logs::capture_process(&mut cmd),
+        }
         for (name, value) in env {
             cmd.env(name, value);
         }

@@ -28,6 +28,10 @@ pub struct Session {
 /// How often a used session's expiry is pushed forward (not on every request).
 const REFRESH_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
+/// What every session token starts with, so that secret scanners (and the test that searches
+/// the logs) can recognise one wherever it leaks.
+pub const TOKEN_PREFIX: &str = "lectern_sess_";
+
 fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
@@ -46,7 +50,7 @@ impl Session {
     ) -> QueryResult<(String, Session)> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
         let user_agent = user_agent.map(|ua| ua.chars().take(512).collect::<String>());
         let session = diesel::insert_into(sessions::table)
             .values((

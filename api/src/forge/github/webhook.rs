@@ -39,12 +39,16 @@ pub fn hook_url(config: &crate::config::Config) -> String {
     )
 }
 
-/// A fresh random secret for one repository's webhook.
+/// What every webhook secret starts with, so that secret scanners (and the test that
+/// searches the logs) can recognise one wherever it leaks.
+pub const SECRET_PREFIX: &str = "lectern_whsec_";
+
+/// A fresh random secret for one repository's webhook: the prefix and 256 random bits.
 pub fn new_secret() -> String {
     use rand::RngCore as _;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    format!("{SECRET_PREFIX}{}", hex::encode(bytes))
 }
 
 /// A repository's webhook secret sealed for storage, bound to the repository's GitHub id.
