@@ -82,6 +82,10 @@ pub struct Config {
     pub job_lease: Duration,
     /// Who may read `GET /metrics`.
     pub metrics: MetricsAccess,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` — an OpenTelemetry collector's OTLP/HTTP base URL
+    /// (`http://collector:4318`): spans of requests, builds and jobs are exported to it as
+    /// traces (http/protobuf). Unset: no traces.
+    pub otlp_endpoint: Option<Url>,
 }
 
 /// Who may read the Prometheus metrics.
@@ -460,6 +464,21 @@ impl Config {
             None => Some(None),
         };
 
+        let otlp_endpoint = match env.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            Some(raw) if !raw.trim().is_empty() => {
+                Some(env.url("OTEL_EXPORTER_OTLP_ENDPOINT", None))
+            }
+            _ => Some(None),
+        };
+        match env.get("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
+            None | Some("http/protobuf") => {}
+            Some(other) => {
+                env.problem::<()>(format!(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL `{other}` is not supported: Lectern exports traces over http/protobuf (port 4318 of a collector)"
+                ));
+            }
+        }
+
         let config = (|| {
             Some(Config {
                 database_url: database_url?,
@@ -498,6 +517,7 @@ impl Config {
                     listen: metrics_listen,
                     token: metrics_token?,
                 },
+                otlp_endpoint: otlp_endpoint?,
             })
         })();
         env.finish(config)

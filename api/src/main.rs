@@ -212,7 +212,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Admin { command } => admin(command).await,
         Command::Serve { no_migrate } => {
             let config = Config::from_env()?;
-            telemetry::init(config.log_format, &config.log_filter);
+            let _traces = telemetry::init_with_traces(
+                config.log_format,
+                &config.log_filter,
+                config.otlp_endpoint.as_ref(),
+            );
             let app = App::new(config)?;
             server::serve(app, server::ServeOptions { no_migrate }).await
         }

@@ -1,20 +1,90 @@
-//! Logging set-up: human-readable or JSON lines, filtered by `LECTERN_LOG`.
+//! Logging set-up: human-readable or JSON lines, filtered by `LECTERN_LOG`; and, when an
+//! OTLP endpoint is configured, the same spans (requests, builds, jobs) exported as traces.
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 use crate::config::LogFormat;
 
 /// Installs the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat, filter: &str) {
+    let _ = init_with_traces(format, filter, None);
+}
+
+/// Flushes the traces not yet exported when dropped (at the end of `lectern serve`).
+pub struct Traces(SdkTracerProvider);
+
+impl Drop for Traces {
+    fn drop(&mut self) {
+        if let Err(err) = self.0.shutdown() {
+            eprintln!("could not flush the last traces: {err}");
+        }
+    }
+}
+
+/// [`init`], exporting spans as traces to the OTLP/HTTP collector at `otlp` (its base URL:
+/// traces go to `{otlp}/v1/traces`) when given.
+pub fn init_with_traces(
+    format: LogFormat,
+    filter: &str,
+    otlp: Option<&url::Url>,
+) -> Option<Traces> {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|err| {
         eprintln!("LECTERN_LOG `{filter}` is not a valid filter ({err}); using `info`");
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = match format {
+        LogFormat::Json => lines.json().flatten_event(true).boxed(),
+        LogFormat::Text => lines.boxed(),
     };
+    let provider = otlp.and_then(|endpoint| match tracer_provider(endpoint) {
+        Ok(provider) => Some(provider),
+        Err(err) => {
+            eprintln!("traces are not exported: {err}");
+            None
+        }
+    });
+    // Traces hold Lectern's own spans (requests, builds, jobs) whatever LECTERN_LOG keeps
+    // in the log, and other libraries' only when they warn.
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("lectern"))
+            .with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("lectern", tracing::Level::INFO)
+                    .with_default(tracing::Level::WARN),
+            )
+    });
+    let installed = tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(traces)
+        .try_init()
+        .is_ok();
+    if installed && let Some(endpoint) = otlp {
+        tracing::info!(endpoint = %endpoint, "exporting traces (OTLP over HTTP)");
+    }
+    provider.filter(|_| installed).map(Traces)
+}
+
+fn tracer_provider(endpoint: &url::Url) -> anyhow::Result<SdkTracerProvider> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(format!(
+            "{}/v1/traces",
+            endpoint.as_str().trim_end_matches('/')
+        ))
+        .build()?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("lectern")
+                .build(),
+        )
+        .build())
 }

@@ -168,3 +168,76 @@ async fn json_logs_carry_the_request_id_and_the_build_id_on_every_line() -> anyh
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_as_traces_when_a_collector_is_configured() -> anyhow::Result<()> {
+    use std::sync::{Arc, Mutex};
+    // An OTLP/HTTP collector: records what is posted to /v1/traces.
+    type Posts = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let received: Posts = Arc::default();
+    let seen = received.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let kind = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((kind, body.to_vec()));
+                axum::http::StatusCode::OK
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, collector).await;
+    });
+
+    let db = support::TestDb::new().await?;
+    let server = ServerProcess::start(
+        &db.url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("LECTERN_EXECUTOR", "none"),
+        ],
+    )
+    .await?;
+    let answered = reqwest::Client::new()
+        .get(format!("{}/readyz", server.base))
+        .header("x-request-id", "traced-request-77")
+        .send()
+        .await?;
+    assert_eq!(answered.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let posts = received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        // Protobuf keeps strings as they are: the service, the span and its fields.
+        let found = posts.iter().any(|(kind, body)| {
+            let has = |needle: &str| body.windows(needle.len()).any(|w| w == needle.as_bytes());
+            kind == "application/x-protobuf"
+                && has("lectern")
+                && has("request")
+                && has("/readyz")
+                && has("traced-request-77")
+        });
+        if found {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no trace of the request reached the collector ({} posts)",
+            posts.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

@@ -147,6 +147,13 @@ pub fn describe(config: &Config) -> Vec<(&'static str, String)> {
             "LECTERN_METRICS_TOKEN",
             hidden(config.metrics.token.as_ref()),
         ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            config
+                .otlp_endpoint
+                .as_ref()
+                .map_or_else(|| "(not set)".to_owned(), |u| url_masked(u.as_str())),
+        ),
     ]
 }
 
