@@ -434,6 +434,8 @@ pub fn seconds(duration: chrono::TimeDelta) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
@@ -497,6 +499,86 @@ mod tests {
         assert_eq!(metrics.operation_label(Some("OneTooMany")), "other");
         // Names seen before keep their label.
         assert_eq!(metrics.operation_label(Some("Op3")), "Op3");
+    }
+
+    #[test]
+    fn the_grafana_dashboard_asks_only_for_metrics_and_labels_that_exist() {
+        let metrics = Metrics::new();
+        // One series of each family, so that every family and its labels are exposed.
+        metrics
+            .webhook_deliveries
+            .with_label_values(&["push", "queued"])
+            .inc();
+        metrics
+            .http_requests
+            .with_label_values(&["/graphql", "POST", "200"])
+            .observe(0.1);
+        metrics
+            .graphql_operations
+            .with_label_values(&["Me", "ok"])
+            .observe(0.1);
+        metrics.build_started("docker", Duration::from_secs(1));
+        metrics.build_finished("docker", "passed", Duration::from_secs(1));
+        metrics
+            .notifications
+            .with_label_values(&["email", "sent"])
+            .inc();
+        metrics.github_answered("/user", Some(200), Some(10));
+        let families: HashMap<String, HashSet<String>> = metrics
+            .registry
+            .gather()
+            .iter()
+            .map(|family| {
+                let labels = family
+                    .get_metric()
+                    .iter()
+                    .flat_map(|m| m.get_label().iter().map(|l| l.name().to_owned()))
+                    .chain(["le".to_owned()])
+                    .collect();
+                (family.name().to_owned(), labels)
+            })
+            .collect();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../k8s/grafana/lectern-dashboard.json"))
+                .expect("the dashboard is JSON");
+        let mut exprs = Vec::new();
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                exprs.push(target["expr"].as_str().expect("an expr").to_owned());
+            }
+        }
+        assert!(exprs.len() >= 20, "{}", exprs.len());
+        let name = regex::Regex::new(r"lectern_[a-z_]+").expect("regex");
+        let by = regex::Regex::new(r"by \(([a-z_, ]+)\)").expect("regex");
+        let matcher = regex::Regex::new(r"\{([a-z_]+)=").expect("regex");
+        for expr in &exprs {
+            let used: Vec<&str> = name.find_iter(expr).map(|m| m.as_str()).collect();
+            assert!(!used.is_empty(), "{expr}");
+            for metric in &used {
+                let family = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|suffix| metric.strip_suffix(suffix))
+                    .filter(|base| families.contains_key(*base))
+                    .unwrap_or(metric);
+                let labels = families
+                    .get(family)
+                    .unwrap_or_else(|| panic!("{metric} is not exposed ({expr})"));
+                let asked = by
+                    .captures_iter(expr)
+                    .chain(matcher.captures_iter(expr))
+                    .flat_map(|c| {
+                        c[1].split(',')
+                            .map(|l| l.trim().to_owned())
+                            .collect::<Vec<_>>()
+                    });
+                for label in asked {
+                    assert!(
+                        labels.contains(&label),
+                        "{metric} has no label {label} ({expr})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
