@@ -12,6 +12,7 @@ use support::{Client, TestApp};
 
 const REQUESTS: usize = 2_000;
 const CONCURRENCY: usize = 16;
+const METRICS_TOKEN: &str = "bench-metrics-token-0123456789";
 
 struct Figure {
     name: &'static str,
@@ -66,6 +67,7 @@ async fn query(client: &Client, document: &str, variables: Value) -> anyhow::Res
 async fn main() -> anyhow::Result<()> {
     let app = TestApp::builder()
         .env("LECTERN_DB_POOL_SIZE", "16")
+        .env("LECTERN_METRICS_TOKEN", METRICS_TOKEN)
         .start()
         .await?;
     let ada = app.sign_in("ada").await?;
@@ -155,6 +157,26 @@ async fn main() -> anyhow::Result<()> {
         .await?,
     );
 
+    let http = reqwest::Client::new();
+    let base = app.base.clone();
+    figures.push(
+        measure("GET /metrics (a scrape: queue and pool read)", move |_| {
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                let resp = http
+                    .get(format!("{base}/metrics"))
+                    .bearer_auth(METRICS_TOKEN)
+                    .send()
+                    .await?;
+                anyhow::ensure!(resp.status().is_success());
+                anyhow::ensure!(resp.text().await?.contains("lectern_queue_depth"));
+                Ok(())
+            }
+        })
+        .await?,
+    );
+    let (observe, clock) = observation_cost();
+
     let webhooks = webhook_rate(&app).await?;
     let pgbench = pgbench_baseline(&app.db.url).await;
 
@@ -173,6 +195,11 @@ async fn main() -> anyhow::Result<()> {
             f.per_second / baseline
         );
     }
+    println!(
+        "\nRecording one request in the metrics (label lookup + histogram): {observe:.0} ns; \
+         baseline, reading the clock twice as the timing needs: {clock:.0} ns ({:.1}x)",
+        observe / clock
+    );
     println!("\nWebhook acknowledgement at a fixed rate (signed push, distinct delivery ids):");
     println!(
         "{:<16} {:>10} {:>9} {:>9} {:>9} {:>14}",
@@ -336,4 +363,27 @@ async fn pgbench_baseline(url: &str) -> anyhow::Result<String> {
         pick("latency average"),
         pick("latency stddev")
     ))
+}
+
+/// Nanoseconds per request-latency observation, and per pair of clock readings (the
+/// timing any measurement needs) as its baseline.
+fn observation_cost() -> (f64, f64) {
+    const N: u32 = 1_000_000;
+    let metrics = lectern::metrics::get();
+    let started = Instant::now();
+    for i in 0..N {
+        metrics
+            .http_requests
+            .with_label_values(&["/graphql", "POST", if i % 10 == 0 { "400" } else { "200" }])
+            .observe(0.001);
+    }
+    let observe = started.elapsed().as_nanos() as f64 / f64::from(N);
+    let started = Instant::now();
+    let mut sum = Duration::ZERO;
+    for _ in 0..N {
+        sum += std::hint::black_box(Instant::now()).elapsed();
+    }
+    std::hint::black_box(sum);
+    let clock = started.elapsed().as_nanos() as f64 / f64::from(N);
+    (observe, clock)
 }
