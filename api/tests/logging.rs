@@ -10,7 +10,6 @@ use lectern::db::enums::BuildStatus;
 use lectern::db::models::Build;
 use serde_json::{Value, json};
 use support::TestApp;
-use support::git::GitRepo;
 use support::process::{LOCAL_BUILDS, ServerProcess};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,20 +72,8 @@ fn span_field<'a>(line: &'a Value, field: &str) -> Option<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_and_the_build_id_on_every_line() -> anyhow::Result<()> {
     let app = TestApp::new().await?;
-    let ada = app.sign_in("ada").await?;
-    let course = app.course(&ada, "cs101").await?;
-    let assignment = app
-        .assignment(
-            &ada,
-            &course,
-            "hw1",
-            json!({ "testCommand": "echo checking; exit 1" }),
-        )
-        .await?;
-    let git = GitRepo::new()?;
-    let sha = git.commit("main", &[("README", "hello\n")], "First")?;
-    let repository = app.local_repository(&assignment, "alan", &git).await?;
-    let build = app.manual_build_of(&repository, &sha).await?;
+    let local = app.local_build("echo checking; exit 1").await?;
+    let build = &local.build;
 
     let log = tempfile::NamedTempFile::new()?;
     let mut env = LOCAL_BUILDS.to_vec();

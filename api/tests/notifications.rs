@@ -440,25 +440,14 @@ async fn a_server_killed_between_sending_and_recording_sends_no_second_email() -
         .env("LECTERN_RUN_JOBS", "false")
         .start()
         .await?;
+    let local = app.local_build("echo failing; exit 1").await?;
     let ada = app.sign_in("ada").await?;
-    let course = app.course(&ada, "cs101").await?;
-    let assignment = app
-        .assignment(
-            &ada,
-            &course,
-            "hw1",
-            json!({ "testCommand": "echo failing; exit 1" }),
-        )
-        .await?;
-    let git = support::git::GitRepo::new()?;
-    let sha = git.commit("main", &[("README", "hello\n")], "First")?;
-    let repository = app.local_repository(&assignment, "alan", &git).await?;
     let mut conn = app.db.conn().await?;
     diesel::update(users::table.filter(users::login.eq("alan")))
         .set(users::email.eq("alan@example.edu"))
         .execute(&mut conn)
         .await?;
-    let build = app.manual_build_of(&repository, &sha).await?;
+    let build = &local.build;
     let smtp = mail.url();
     let mut env: Vec<(&str, &str)> = LOCAL_BUILDS.to_vec();
     env.extend([

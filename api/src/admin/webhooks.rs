@@ -57,56 +57,34 @@ async fn one(
         Some(hook) => api::ping_hook(&client, &repository.full_name, hook).await?,
         None => false,
     };
-    match (alive, repository.webhook_id) {
-        (true, Some(hook)) if rotate => {
-            if !dry_run {
-                let sealed = github::rotate_hook_secret(
-                    app,
-                    &client,
-                    &repository.full_name,
-                    repository.github_repo_id,
-                    hook,
-                )
-                .await?;
-                Repository::set_webhook(
-                    conn,
-                    repository.id,
-                    Some(hook),
-                    &sealed,
-                    WebhookStatus::Pending,
-                )
-                .await?;
-            }
-            Ok(super::did(
-                dry_run,
-                "give the webhook a new secret",
-                "the webhook has a new secret",
-            ))
-        }
-        (true, _) => Ok("the webhook is in place (pinged)".into()),
-        (false, _) => {
-            if !dry_run {
-                let (hook, sealed) = github::register_hook(
-                    app,
-                    &client,
-                    &repository.full_name,
-                    repository.github_repo_id,
-                )
-                .await?;
-                Repository::set_webhook(
-                    conn,
-                    repository.id,
-                    Some(hook),
-                    &sealed,
-                    WebhookStatus::Pending,
-                )
-                .await?;
-            }
-            Ok(super::did(
-                dry_run,
-                "re-create the missing webhook (with a fresh secret)",
-                "the missing webhook is re-created (with a fresh secret)",
-            ))
-        }
+    let (would, done) = match (alive, repository.webhook_id) {
+        (true, Some(_)) if rotate => (
+            "give the webhook a new secret",
+            "the webhook has a new secret",
+        ),
+        (true, _) => return Ok("the webhook is in place (pinged)".into()),
+        (false, _) => (
+            "re-create the missing webhook (with a fresh secret)",
+            "the missing webhook is re-created (with a fresh secret)",
+        ),
+    };
+    if !dry_run {
+        let (full_name, repo_id) = (&repository.full_name, repository.github_repo_id);
+        let (hook, sealed) = match repository.webhook_id.filter(|_| alive) {
+            Some(hook) => (
+                hook,
+                github::rotate_hook_secret(app, &client, full_name, repo_id, hook).await?,
+            ),
+            None => github::register_hook(app, &client, full_name, repo_id).await?,
+        };
+        Repository::set_webhook(
+            conn,
+            repository.id,
+            Some(hook),
+            &sealed,
+            WebhookStatus::Pending,
+        )
+        .await?;
     }
+    Ok(super::did(dry_run, would, done))
 }

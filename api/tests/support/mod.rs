@@ -466,6 +466,26 @@ impl TestApp {
         Ok(lectern::db::models::Repository::find(&mut conn, linked.id).await?)
     }
 
+    /// A course `cs101` whose assignment runs `command`, alan's repository for it backed by
+    /// a local git repository (for servers that run builds as local processes), and a
+    /// manual build of its first commit, queued.
+    pub async fn local_build(&self, command: &str) -> anyhow::Result<LocalBuild> {
+        let ada = self.sign_in("ada").await?;
+        let course = self.course(&ada, "cs101").await?;
+        let assignment = self
+            .assignment(&ada, &course, "hw1", json!({ "testCommand": command }))
+            .await?;
+        let git = git::GitRepo::new()?;
+        let sha = git.commit("main", &[("README", "hello\n")], "First")?;
+        let repository = self.local_repository(&assignment, "alan", &git).await?;
+        let build = self.manual_build_of(&repository, &sha).await?;
+        Ok(LocalBuild {
+            git,
+            repository,
+            build,
+        })
+    }
+
     /// A manual build of commit `sha` of `repository`, queued.
     pub async fn manual_build_of(
         &self,
@@ -565,6 +585,13 @@ impl TestApp {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         ))
     }
+}
+
+/// What [`TestApp::local_build`] made; the git repository lives as long as this does.
+pub struct LocalBuild {
+    pub git: git::GitRepo,
+    pub repository: lectern::db::models::Repository,
+    pub build: lectern::db::models::Build,
 }
 
 /// An HTTP client with its own cookie jar.
