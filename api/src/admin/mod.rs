@@ -23,6 +23,11 @@ fn did(dry_run: bool, would: &str, done: &str) -> String {
     }
 }
 
+/// "1 repository", "2 repositories".
+fn repositories(n: usize) -> String {
+    format!("{n} repositor{}", if n == 1 { "y" } else { "ies" })
+}
+
 /// The linked repositories of the course `slug`, or of every course.
 async fn linked_repositories(
     conn: &mut AsyncPgConnection,

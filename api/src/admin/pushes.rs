@@ -42,9 +42,8 @@ pub async fn redeliver(
         }
     }
     lines.push(format!(
-        "{missed} missed push(es) in {} repositor{}; {failed} could not be checked",
-        repositories.len(),
-        if repositories.len() == 1 { "y" } else { "ies" }
+        "{missed} missed push(es) in {}; {failed} could not be checked",
+        super::repositories(repositories.len())
     ));
     Ok(lines)
 }

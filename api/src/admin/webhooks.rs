@@ -29,9 +29,8 @@ pub async fn resync(
         }
     }
     lines.push(format!(
-        "{} repositor{} checked, {failed} could not be",
-        repositories.len(),
-        if repositories.len() == 1 { "y" } else { "ies" }
+        "{} checked, {failed} could not be",
+        super::repositories(repositories.len())
     ));
     if failed > 0 {
         lines.push(
