@@ -33,7 +33,7 @@ pub fn init_with_traces(
     filter: &str,
     otlp: Option<&url::Url>,
 ) -> Option<Traces> {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|err| {
+    let filter = EnvFilter::try_new(effective_filter(filter)).unwrap_or_else(|err| {
         eprintln!("LECTERN_LOG `{filter}` is not a valid filter ({err}); using `info`");
         EnvFilter::new("info")
     });
@@ -71,6 +71,17 @@ pub fn init_with_traces(
     provider.filter(|_| installed).map(Traces)
 }
 
+/// `LECTERN_LOG` as applied: unless it names `tokio_postgres`, that library stays at `info`
+/// — at `debug` it logs every query's parameters, whole build logs among them (lines of
+/// megabytes), which no one asking for Lectern's debug lines means to get.
+pub fn effective_filter(filter: &str) -> String {
+    if filter.contains("tokio_postgres") {
+        filter.to_owned()
+    } else {
+        format!("{filter},tokio_postgres=info")
+    }
+}
+
 fn tracer_provider(endpoint: &url::Url) -> anyhow::Result<SdkTracerProvider> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
@@ -87,4 +98,22 @@ fn tracer_provider(endpoint: &url::Url) -> anyhow::Result<SdkTracerProvider> {
                 .build(),
         )
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_filter;
+
+    #[test]
+    fn query_parameters_stay_out_of_debug_logs_unless_asked_for() {
+        assert_eq!(effective_filter("debug"), "debug,tokio_postgres=info");
+        assert_eq!(
+            effective_filter("info,lectern=debug"),
+            "info,lectern=debug,tokio_postgres=info"
+        );
+        assert_eq!(
+            effective_filter("debug,tokio_postgres=debug"),
+            "debug,tokio_postgres=debug"
+        );
+    }
 }

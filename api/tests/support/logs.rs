@@ -16,7 +16,8 @@ pub const FILTER: &str = "debug";
 /// In a test process the tests' own HTTP clients log too; their cookie jar (which Lectern
 /// does not use) logs each `Set-Cookie` it stores, session tokens included. Those lines
 /// are the tests', not the server's.
-const IN_PROCESS_FILTER: &str = "debug,cookie_store=off";
+/// Otherwise as `lectern serve` applies `debug` (see `telemetry::effective_filter`).
+const IN_PROCESS_FILTER: &str = "debug,cookie_store=off,tokio_postgres=info";
 
 /// Where this run's logs go, when they are kept.
 pub fn dir() -> Option<PathBuf> {
