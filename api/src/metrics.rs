@@ -148,7 +148,7 @@ impl Metrics {
             builds_finished: counter(
                 &r,
                 "lectern_builds_finished_total",
-                "Builds this process finished, by executor and final status",
+                "Builds that ended after running, by executor and final status (counted where they ended: their worker, or the recovery of a dead server's builds)",
                 &["executor", "status"],
             ),
             build_duration: histogram(
@@ -285,6 +285,20 @@ impl Metrics {
         self.build_duration
             .with_label_values(&[executor, status])
             .observe(ran.as_secs_f64());
+    }
+
+    /// Counts a build that ended after running (by its worker, or by recovery when its
+    /// server died), with how long it ran.
+    pub fn build_ended(&self, build: &crate::db::models::Build) {
+        if let (Some(executor), Some(started), Some(finished)) =
+            (build.executor, build.started_at, build.finished_at)
+        {
+            self.build_finished(
+                executor.as_str(),
+                build.status.as_str(),
+                seconds(finished - started),
+            );
+        }
     }
 
     /// The text exposition of every metric, after reading the database's and the pool's.

@@ -360,6 +360,7 @@ async fn recover(workers: &Workers, at_start: bool) {
         executors.cleanup(build.id).await;
         let _ = append_system_line(app, build.id, line).await;
         if let Recovered::Ended(b) = &item {
+            crate::metrics::get().build_ended(b);
             queue_final_status(app, b).await;
         }
     }
@@ -659,15 +660,7 @@ async fn carry(
     match finished {
         Ok(Some(done)) => {
             tracing::info!(status = %done.status, log_bytes = log.bytes, truncated = log.truncated, "build finished");
-            if let (Some(executor), Some(started), Some(finished)) =
-                (done.executor, done.started_at, done.finished_at)
-            {
-                crate::metrics::get().build_finished(
-                    executor.as_str(),
-                    done.status.as_str(),
-                    crate::metrics::seconds(finished - started),
-                );
-            }
+            crate::metrics::get().build_ended(&done);
             queue_final_status(app, &done).await;
         }
         Ok(None) => tracing::warn!("the build was taken over before it could be finished"),
