@@ -278,7 +278,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             dry_run,
         } => {
             let older_than = std::time::Duration::from_secs(older_than_minutes * 60);
-            admin::builds::stuck(&mut conn, older_than, cancel, dry_run).await?
+            admin::builds::stuck(&app, &mut conn, older_than, cancel, dry_run).await?
         }
         AdminCommand::Webhooks {
             course,

@@ -354,11 +354,57 @@ async fn builds_lists_the_stuck_and_cancels_them_when_asked() -> anyhow::Result<
         BuildStatus::Running
     );
 
+    // The vanished server left its build's container behind.
+    let engine = std::env::var("DOCKER_HOST")?;
+    let docker = bollard::Docker::connect_with_unix(
+        engine.trim_start_matches("unix://"),
+        60,
+        bollard::API_DEFAULT_VERSION,
+    )?;
+    let scope = lectern::executor::scope_for(&app.db.url);
+    let left = lectern::executor::docker::container_name(&scope, abandoned.id);
+    docker
+        .create_container(
+            Some(
+                bollard::query_parameters::CreateContainerOptionsBuilder::new()
+                    .name(&left)
+                    .build(),
+            ),
+            bollard::models::ContainerCreateBody {
+                image: Some("localhost/lectern-python:3.11".into()),
+                cmd: Some(vec!["true".into()]),
+                ..Default::default()
+            },
+        )
+        .await?;
     let (ok, said) = admin(
         &app.db.url,
         &["builds", "--older-than-minutes", "30", "--cancel"],
-        &[],
+        &[("LECTERN_EXECUTOR", "docker"), ("DOCKER_HOST", &engine)],
     )?;
+    assert!(
+        said.contains(&format!(
+            "build {}: cancelled; the executor was asked to remove what it left",
+            abandoned.id
+        )),
+        "{said}"
+    );
+    let gone = docker
+        .inspect_container(
+            &left,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await;
+    assert!(
+        matches!(
+            gone,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            })
+        ),
+        "{gone:?}"
+    );
     assert!(ok, "{said}");
     for id in [abandoned.id, waiting.id] {
         let build = Build::find(&mut conn, id).await?;

@@ -6,6 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use diesel_async::AsyncPgConnection;
 
+use crate::app::App;
+use crate::builds::Executors;
 use crate::db::enums::BuildStatus;
 use crate::db::models::{Build, Repository};
 
@@ -13,6 +15,7 @@ use crate::db::models::{Build, Repository};
 /// out; with `cancel`, cancels them (a running build is stopped by its server; one no
 /// server holds is ended here).
 pub async fn stuck(
+    app: &App,
     conn: &mut AsyncPgConnection,
     older_than: Duration,
     cancel: bool,
@@ -55,6 +58,13 @@ pub async fn stuck(
         ));
         return Ok(lines);
     }
+    // What a build no server holds left behind (its container, its Job) is removed here,
+    // when this command's configuration names the executor it ran on.
+    let executors = if dry_run {
+        None
+    } else {
+        Executors::from_config(app).await.ok().flatten()
+    };
     let mut cancelled = 0;
     for build in &builds {
         if dry_run {
@@ -67,12 +77,21 @@ pub async fn stuck(
         } else {
             None
         };
+        let mut what = "cancelled";
         let done = match ended {
-            Some(build) => build,
+            Some(ended) => {
+                if let Some(executors) = &executors
+                    && ended.executor == Some(executors.kind())
+                {
+                    executors.cleanup(ended.id).await;
+                    what = "cancelled; the executor was asked to remove what it left";
+                }
+                ended
+            }
             None => Build::request_cancel(conn, build.id, None, "an administrator").await?,
         };
         let what = match done.status {
-            BuildStatus::Cancelled => "cancelled",
+            BuildStatus::Cancelled => what,
             BuildStatus::Running => "asked its server to stop it",
             _ => "it had ended meanwhile",
         };

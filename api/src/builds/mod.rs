@@ -67,7 +67,9 @@ impl Executors {
         })
     }
 
-    async fn cleanup(&self, build_id: i64) {
+    /// Removes what a build left in the executor (its container and image, its Job, its
+    /// processes); nothing when it left nothing.
+    pub async fn cleanup(&self, build_id: i64) {
         match self {
             Self::Docker(e) => e.cleanup(build_id).await,
             Self::Local(e) => e.cleanup(build_id).await,
@@ -75,7 +77,8 @@ impl Executors {
         }
     }
 
-    fn kind(&self) -> crate::db::enums::ExecutorKind {
+    /// Which kind of executor this is.
+    pub fn kind(&self) -> crate::db::enums::ExecutorKind {
         match self {
             Self::Docker(e) => e.kind(),
             Self::Local(e) => e.kind(),
