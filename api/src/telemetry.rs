@@ -65,10 +65,40 @@ pub fn init_with_traces(
         .with(traces)
         .try_init()
         .is_ok();
+    if installed && provider.is_some() {
+        // A request that arrives with a W3C `traceparent` joins the caller's trace.
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+    }
     if installed && let Some(endpoint) = otlp {
         tracing::info!(endpoint = %endpoint, "exporting traces (OTLP over HTTP)");
     }
     provider.filter(|_| installed).map(Traces)
+}
+
+/// Makes `span` a child of the trace a request's `traceparent` header names, if any (and
+/// if traces are exported; otherwise nothing reads it).
+pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&Headers(headers))
+    });
+    // Without a remote parent the span simply starts its own trace.
+    let _ = span.set_parent(parent);
+}
+
+/// HTTP headers as OpenTelemetry's propagators read them.
+struct Headers<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
 }
 
 /// `LECTERN_LOG` as applied: unless it names `tokio_postgres`, that library stays at `info`

@@ -198,9 +198,16 @@ async fn spans_are_exported_as_traces_when_a_collector_is_configured() -> anyhow
     let answered = reqwest::Client::new()
         .get(format!("{}/readyz", server.base))
         .header("x-request-id", "traced-request-77")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .send()
         .await?;
     assert_eq!(answered.status(), 200);
+    let caller_trace: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&"4bf92f3577b34da6a3ce929d0e0e4736"[i * 2..i * 2 + 2], 16))
+        .collect::<Result<_, _>>()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let posts = received
@@ -215,6 +222,8 @@ async fn spans_are_exported_as_traces_when_a_collector_is_configured() -> anyhow
                 && has("request")
                 && has("/readyz")
                 && has("traced-request-77")
+                // The caller's trace id (as 16 raw bytes): the request joined its trace.
+                && body.windows(16).any(|w| w == caller_trace.as_slice())
         });
         if found {
             break;

@@ -22,7 +22,11 @@ pub fn describe(config: &Config) -> Vec<(&'static str, String)> {
         ("LECTERN_WEB_DIR", config.web_dir.display().to_string()),
         (
             "LECTERN_ADMINS",
-            config.admins.iter().cloned().collect::<Vec<_>>().join(","),
+            if config.admins.is_empty() {
+                "(none)".to_owned()
+            } else {
+                config.admins.iter().cloned().collect::<Vec<_>>().join(",")
+            },
         ),
         (
             "LECTERN_COURSE_CREATION",

@@ -106,7 +106,9 @@ pub fn router(app: App) -> Router {
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", request_id, method = %request.method(), path = %request.uri().path())
+                let span = tracing::info_span!("request", request_id, method = %request.method(), path = %request.uri().path());
+                crate::telemetry::continue_trace(&span, request.headers());
+                span
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
