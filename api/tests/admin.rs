@@ -509,14 +509,34 @@ async fn webhooks_are_recreated_when_missing_and_their_secrets_rotated() -> anyh
     let (_, rotated) = hook(&world.github).ok_or_else(|| anyhow::anyhow!("no hook"))?;
     assert_ne!(rotated.secret, recreated.secret);
     assert_eq!(rotated.secret.len(), 14 + 64);
-    let (status, _) = world
+    // A delivery GitHub signed just before the switch still verifies…
+    let (status, answer) = world
         .app
         .deliver("push", "old-secret", &body, Some(&recreated.secret))
+        .await?;
+    assert!(status == 200 || status == 202, "{status} {answer}");
+    let (status, answer) = world
+        .app
+        .deliver("push", "new-secret", &body, Some(&rotated.secret))
+        .await?;
+    assert!(status == 200 || status == 202, "{status} {answer}");
+    // …until the grace is over; then only the new secret does.
+    {
+        use diesel_async::SimpleAsyncConnection as _;
+        let mut conn = world.app.db.conn().await?;
+        conn.batch_execute(
+            "UPDATE repositories SET webhook_secret_rotated_at = now() - interval '11 minutes'",
+        )
+        .await?;
+    }
+    let (status, _) = world
+        .app
+        .deliver("push", "old-secret-late", &body, Some(&recreated.secret))
         .await?;
     assert_eq!(status, 401);
     let (status, answer) = world
         .app
-        .deliver("push", "new-secret", &body, Some(&rotated.secret))
+        .deliver("push", "new-secret-later", &body, Some(&rotated.secret))
         .await?;
     assert!(status == 200 || status == 202, "{status} {answer}");
     assert!(!said.contains(&rotated.secret) && !said.contains(&recreated.secret));

@@ -68,22 +68,28 @@ async fn one(
         ),
     };
     if !dry_run {
-        let (full_name, repo_id) = (&repository.full_name, repository.github_repo_id);
-        let (hook, sealed) = match repository.webhook_id.filter(|_| alive) {
-            Some(hook) => (
-                hook,
-                github::rotate_hook_secret(app, &client, full_name, repo_id, hook).await?,
-            ),
-            None => github::register_hook(app, &client, full_name, repo_id).await?,
-        };
-        Repository::set_webhook(
-            conn,
-            repository.id,
-            Some(hook),
-            &sealed,
-            WebhookStatus::Pending,
-        )
-        .await?;
+        match repository.webhook_id.filter(|_| alive) {
+            Some(hook) => {
+                github::rotate_hook_secret(app, conn, &client, repository, hook).await?;
+            }
+            None => {
+                let (hook, sealed) = github::register_hook(
+                    app,
+                    &client,
+                    &repository.full_name,
+                    repository.github_repo_id,
+                )
+                .await?;
+                Repository::set_webhook(
+                    conn,
+                    repository.id,
+                    Some(hook),
+                    &sealed,
+                    WebhookStatus::Pending,
+                )
+                .await?;
+            }
+        }
     }
     Ok(super::did(dry_run, would, done))
 }

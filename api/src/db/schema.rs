@@ -223,6 +223,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         unlinked_at -> Nullable<Timestamptz>,
+        webhook_previous_secret_encrypted -> Nullable<Bytea>,
+        webhook_secret_rotated_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -156,24 +156,27 @@ async fn handle(
             )
         })?;
     seen.repository_id = Some(repository.id);
-    let secret = repository
-        .webhook_secret_encrypted
-        .as_deref()
-        .map(|sealed| {
-            app.cipher.open(
-                &Repository::secret_context(repository.github_repo_id),
-                sealed,
-            )
-        })
-        .transpose()
-        .map_err(|e| AppError::Internal(e.into()))?
-        .ok_or_else(|| {
-            Refusal(
-                StatusCode::UNAUTHORIZED,
-                "this repository has no webhook secret yet".into(),
-            )
-        })?;
-    if !webhook::verify_signature(&secret, &body, header(headers, "x-hub-signature-256")) {
+    // The secret, and during a rotation's grace the one it replaced.
+    let sealed = repository.accepted_secrets(received_at);
+    if sealed.is_empty() {
+        return Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "this repository has no webhook secret yet".into(),
+        ));
+    }
+    let context = Repository::secret_context(repository.github_repo_id);
+    let mut verified = false;
+    for sealed in sealed {
+        let secret = app
+            .cipher
+            .open(&context, sealed)
+            .map_err(|e| AppError::Internal(e.into()))?;
+        if webhook::verify_signature(&secret, &body, header(headers, "x-hub-signature-256")) {
+            verified = true;
+            break;
+        }
+    }
+    if !verified {
         return Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "signature (X-Hub-Signature-256) does not match the payload".into(),

@@ -29,7 +29,15 @@ pub struct Repository {
     pub updated_at: DateTime<Utc>,
     /// Set when unlinked: builds and grades stay, webhooks are no longer accepted.
     pub unlinked_at: Option<DateTime<Utc>>,
+    /// The secret a rotation replaced, still accepted for [`ROTATION_GRACE`] after
+    /// `webhook_secret_rotated_at` while GitHub switches over.
+    pub webhook_previous_secret_encrypted: Option<Vec<u8>>,
+    pub webhook_secret_rotated_at: Option<DateTime<Utc>>,
 }
+
+/// How long a rotated-out webhook secret still verifies deliveries: GitHub signs with the
+/// new one as soon as it has it, but a delivery already under way carries the old one.
+pub const ROTATION_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// A repository to link.
 #[derive(Clone, Debug, Insertable)]
@@ -124,12 +132,67 @@ impl Repository {
             .set((
                 repositories::webhook_id.eq(webhook_id),
                 repositories::webhook_secret_encrypted.eq(sealed_secret),
+                // A new hook signs with its new secret only.
+                repositories::webhook_previous_secret_encrypted.eq(None::<Vec<u8>>),
                 repositories::webhook_status.eq(status),
                 repositories::webhook_checked_at.eq(Utc::now()),
             ))
             .returning(Repository::as_returning())
             .get_result(conn)
             .await
+    }
+
+    /// Starts a secret rotation: `sealed_secret` becomes the secret, the one it replaces
+    /// stays valid for [`ROTATION_GRACE`]. Done before GitHub is told, so that deliveries
+    /// signed with either verify meanwhile.
+    pub async fn begin_rotation(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        sealed_secret: &[u8],
+    ) -> QueryResult<Repository> {
+        diesel::update(repositories::table.find(id))
+            .set((
+                repositories::webhook_previous_secret_encrypted
+                    .eq(repositories::webhook_secret_encrypted),
+                repositories::webhook_secret_encrypted.eq(sealed_secret),
+                repositories::webhook_secret_rotated_at.eq(Utc::now()),
+            ))
+            .returning(Repository::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Takes a rotation back (GitHub refused the new secret): the previous secret is the
+    /// secret again.
+    pub async fn undo_rotation(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+        diesel::update(repositories::table.find(id))
+            .filter(repositories::webhook_previous_secret_encrypted.is_not_null())
+            .set((
+                repositories::webhook_secret_encrypted
+                    .eq(repositories::webhook_previous_secret_encrypted),
+                repositories::webhook_previous_secret_encrypted.eq(None::<Vec<u8>>),
+                repositories::webhook_secret_rotated_at.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The sealed secrets a delivery may be signed with now: the secret, and the one a
+    /// rotation replaced while its grace lasts.
+    pub fn accepted_secrets(&self, now: DateTime<Utc>) -> Vec<&[u8]> {
+        let previous = self
+            .webhook_previous_secret_encrypted
+            .as_deref()
+            .filter(|_| {
+                self.webhook_secret_rotated_at
+                    .is_some_and(|at| now - at < ROTATION_GRACE)
+            });
+        self.webhook_secret_encrypted
+            .as_deref()
+            .into_iter()
+            .chain(previous)
+            .collect()
     }
 
     /// Unlinks: forgets the webhook and its secret, keeps the builds.
@@ -139,6 +202,7 @@ impl Repository {
                 repositories::unlinked_at.eq(Utc::now()),
                 repositories::webhook_id.eq(None::<i64>),
                 repositories::webhook_secret_encrypted.eq(None::<Vec<u8>>),
+                repositories::webhook_previous_secret_encrypted.eq(None::<Vec<u8>>),
                 repositories::webhook_status.eq(WebhookStatus::Missing),
             ))
             .returning(Repository::as_returning())

@@ -10,7 +10,7 @@ use diesel_async::AsyncPgConnection;
 use octocrab::Octocrab;
 
 use crate::app::App;
-use crate::db::models::User;
+use crate::db::models::{Repository, User};
 use crate::error::AppError;
 
 /// A GitHub client acting as `user_id` with the token stored at their last sign-in, or
@@ -43,25 +43,32 @@ pub async fn register_hook(
     ))
 }
 
-/// Gives an existing hook a fresh secret (GitHub signs with it from then on); returns the
-/// secret sealed for storage.
+/// Gives a repository's hook a fresh secret without losing a delivery: the new secret is
+/// stored first (the old one stays valid for `ROTATION_GRACE`), then GitHub is told; if
+/// GitHub refuses, the old secret is restored.
 pub async fn rotate_hook_secret(
     app: &App,
+    conn: &mut AsyncPgConnection,
     github: &Octocrab,
-    full_name: &str,
-    github_repo_id: i64,
+    repository: &Repository,
     hook_id: i64,
-) -> Result<Vec<u8>, AppError> {
+) -> Result<(), AppError> {
     let secret = webhook::new_secret();
-    api::set_hook_config(
+    let sealed = webhook::seal_secret(&app.cipher, repository.github_repo_id, &secret);
+    Repository::begin_rotation(conn, repository.id, &sealed).await?;
+    let told = api::set_hook_config(
         github,
-        full_name,
+        &repository.full_name,
         hook_id,
         &webhook::hook_url(&app.config),
         &secret,
     )
-    .await?;
-    Ok(webhook::seal_secret(&app.cipher, github_repo_id, &secret))
+    .await;
+    if let Err(err) = told {
+        Repository::undo_rotation(conn, repository.id).await?;
+        return Err(err.into());
+    }
+    Ok(())
 }
 
 /// A token to fetch the course's own repositories (starter code, hidden tests) with: that of
