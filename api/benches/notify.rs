@@ -16,7 +16,6 @@ use lectern::db::models::Build;
 use lectern::db::models::build_queue::{RunRecord, Verdict};
 use lectern::notify::email::{Email, Smtp};
 use lectern::notify::outbox::Outbox;
-use serde_json::json;
 use support::TestApp;
 use support::mail::MailSink;
 
@@ -93,14 +92,8 @@ async fn main() -> anyhow::Result<()> {
         .env("LECTERN_JOB_RETRY_BASE_MS", "100")
         .start()
         .await?;
-    let ada = app.sign_in("ada").await?;
-    let course = app.course(&ada, "cs101").await?;
-    let assignment = app.assignment(&ada, &course, "hw1", json!({})).await?;
-    let linked = app
-        .link_repository(&assignment, "octocat", 77, "octocat/hw1")
-        .await?;
+    let repository = app.linked_repository().await?;
     let mut conn = app.db.conn().await?;
-    let repository = lectern::db::models::Repository::find(&mut conn, linked.id).await?;
     diesel::update(
         lectern::db::schema::users::table.filter(lectern::db::schema::users::login.eq("octocat")),
     )

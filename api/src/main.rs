@@ -50,6 +50,13 @@ enum AdminCommand {
     Check,
     /// Show the configuration as the server reads it (defaults filled in, secrets masked).
     Config,
+    #[command(flatten)]
+    Database(DatabaseCommand),
+}
+
+/// The admin commands that work on the database.
+#[derive(Subcommand)]
+enum DatabaseCommand {
     /// Create a course and its first instructor (a GitHub login; one who never signed in
     /// gets an account their first sign-in claims).
     CreateCourse {
@@ -227,30 +234,22 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
     use lectern::admin;
     let config = Config::from_env()?;
     telemetry::init(LogFormat::Text, "error");
-    if let AdminCommand::Check = command {
-        let findings = admin::check::run(&config).await;
-        for finding in &findings {
-            println!("{finding}");
+    let command = match command {
+        AdminCommand::Check => return check(&config).await,
+        AdminCommand::Config => {
+            for line in admin::settings::show(&config) {
+                println!("{line}");
+            }
+            return Ok(());
         }
-        let failed = findings.iter().filter(|f| !f.ok).count();
-        if failed > 0 {
-            anyhow::bail!("{failed} of {} checks failed", findings.len());
-        }
-        return Ok(());
-    }
-    if let AdminCommand::Config = command {
-        for line in admin::settings::show(&config) {
-            println!("{line}");
-        }
-        return Ok(());
-    }
+        AdminCommand::Database(command) => command,
+    };
     let app = App::new(config)?;
     let mut conn = app.db().await.map_err(|e| {
         anyhow::anyhow!("{e} (is DATABASE_URL right? `lectern admin check` tells more)")
     })?;
     let lines = match command {
-        AdminCommand::Check | AdminCommand::Config => Vec::new(),
-        AdminCommand::CreateCourse {
+        DatabaseCommand::CreateCourse {
             slug,
             name,
             term,
@@ -265,14 +264,14 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             };
             admin::courses::create(&mut conn, &new, dry_run).await?
         }
-        AdminCommand::Admins => admin::admins::list(&mut conn, &app.config).await?,
-        AdminCommand::Promote { login, dry_run } => {
+        DatabaseCommand::Admins => admin::admins::list(&mut conn, &app.config).await?,
+        DatabaseCommand::Promote { login, dry_run } => {
             admin::admins::set(&mut conn, &app.config, &login, true, dry_run).await?
         }
-        AdminCommand::Demote { login, dry_run } => {
+        DatabaseCommand::Demote { login, dry_run } => {
             admin::admins::set(&mut conn, &app.config, &login, false, dry_run).await?
         }
-        AdminCommand::Builds {
+        DatabaseCommand::Builds {
             older_than_minutes,
             cancel,
             dry_run,
@@ -280,7 +279,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             let older_than = std::time::Duration::from_secs(older_than_minutes * 60);
             admin::builds::stuck(&app, &mut conn, older_than, cancel, dry_run).await?
         }
-        AdminCommand::Webhooks {
+        DatabaseCommand::Webhooks {
             course,
             rotate_secrets,
             dry_run,
@@ -289,12 +288,25 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             admin::webhooks::resync(&app, &mut conn, course.as_deref(), rotate_secrets, dry_run)
                 .await?
         }
-        AdminCommand::Redeliver {
+        DatabaseCommand::Redeliver {
             course, dry_run, ..
         } => admin::pushes::redeliver(&app, &mut conn, course.as_deref(), dry_run).await?,
     };
     for line in lines {
         println!("{line}");
+    }
+    Ok(())
+}
+
+/// `lectern admin check`: prints each finding; fails when any check failed.
+async fn check(config: &Config) -> anyhow::Result<()> {
+    let findings = lectern::admin::check::run(config).await;
+    for finding in &findings {
+        println!("{finding}");
+    }
+    let failed = findings.iter().filter(|f| !f.ok).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} checks failed", findings.len());
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use prometheus::{
 };
 
 use crate::app::App;
+use crate::db::enums::{ExecutorKind, NotificationChannel, NotificationStatus};
 
 /// Buckets for requests and queries: 5 ms to 10 s.
 const REQUEST_BUCKETS: &[f64] = &[
@@ -34,17 +35,17 @@ pub struct Metrics {
     pub http_requests: HistogramVec,
     pub graphql_operations: HistogramVec,
     operations_seen: Mutex<HashSet<String>>,
-    pub builds_started: IntCounterVec,
-    pub builds_finished: IntCounterVec,
-    pub build_duration: HistogramVec,
-    pub build_queue_wait: HistogramVec,
+    builds_started: IntCounterVec,
+    builds_finished: IntCounterVec,
+    build_duration: HistogramVec,
+    build_queue_wait: HistogramVec,
     pub log_bytes: IntCounter,
     pub log_truncations: IntCounter,
     pub live_subscriptions: IntGauge,
     pub websocket_connections: IntGauge,
-    pub notifications: IntCounterVec,
-    pub github_requests: IntCounterVec,
-    pub github_rate_limit_remaining: IntGauge,
+    notifications: IntCounterVec,
+    github_requests: IntCounterVec,
+    github_rate_limit_remaining: IntGauge,
     // Read from the database and the pool at each scrape.
     queue_depth: IntGauge,
     queue_oldest_age: Gauge,
@@ -230,9 +231,9 @@ impl Metrics {
     /// zero rather than at the first event.
     fn initialised(self) -> Self {
         self.github_rate_limit_remaining.set(-1);
-        for executor in ["docker", "local", "kubernetes"] {
-            self.builds_started.with_label_values(&[executor]);
-            self.builds_running.with_label_values(&[executor]);
+        for executor in ExecutorKind::ALL {
+            self.builds_started.with_label_values(&[executor.as_str()]);
+            self.builds_running.with_label_values(&[executor.as_str()]);
         }
         for state in ["in_use", "idle"] {
             self.db_pool.with_label_values(&[state]);
@@ -278,7 +279,7 @@ impl Metrics {
     }
 
     /// Counts a build that ended, with how long it ran.
-    pub fn build_finished(&self, executor: &str, status: &str, ran: Duration) {
+    fn build_finished(&self, executor: &str, status: &str, ran: Duration) {
         self.builds_finished
             .with_label_values(&[executor, status])
             .inc();
@@ -299,6 +300,19 @@ impl Metrics {
                 seconds(finished - started),
             );
         }
+    }
+
+    /// Counts a notification that was settled (`Pending` again: to be retried).
+    pub fn notification_settled(&self, channel: NotificationChannel, status: NotificationStatus) {
+        let outcome = match status {
+            NotificationStatus::Sent => "sent",
+            NotificationStatus::Unconfirmed => "unconfirmed",
+            NotificationStatus::Pending | NotificationStatus::Sending => "retry",
+            NotificationStatus::Failed => "failed",
+        };
+        self.notifications
+            .with_label_values(&[channel.as_str(), outcome])
+            .inc();
     }
 
     /// The text exposition of every metric, after reading the database's and the pool's.
@@ -329,15 +343,18 @@ impl Metrics {
         let mut conn = app.db().await?;
         let queue = crate::db::models::Build::queue_gauges(&mut conn).await?;
         self.queue_depth.set(queue.depth);
-        self.queue_oldest_age.set(queue.oldest_age_seconds);
-        for executor in ["docker", "local", "kubernetes"] {
+        let oldest_age = queue
+            .oldest_queued_at
+            .map_or(Duration::ZERO, |at| seconds(chrono::Utc::now() - at));
+        self.queue_oldest_age.set(oldest_age.as_secs_f64());
+        for executor in ExecutorKind::ALL {
             let running = queue
                 .running
                 .iter()
-                .find(|(kind, _)| kind.as_str() == executor)
+                .find(|(kind, _)| kind == executor)
                 .map_or(0, |(_, n)| *n);
             self.builds_running
-                .with_label_values(&[executor])
+                .with_label_values(&[executor.as_str()])
                 .set(running);
         }
         Ok(())

@@ -157,7 +157,9 @@ async fn sync_missed_pushes(app: App) {
     loop {
         tick.tick().await;
         let repositories = match app.db().await {
-            Ok(mut conn) => Repository::list_linked(&mut conn).await.unwrap_or_default(),
+            Ok(mut conn) => Repository::list_linked(&mut conn, None)
+                .await
+                .unwrap_or_default(),
             Err(_) => continue,
         };
         let mut queued = 0;

@@ -1,6 +1,8 @@
 //! Logging set-up: human-readable or JSON lines, filtered by `LECTERN_LOG`; and, when an
 //! OTLP endpoint is configured, the same spans (requests, builds, jobs) exported as traces.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -70,6 +72,7 @@ pub fn init_with_traces(
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );
+        EXPORTING.store(true, Ordering::Relaxed);
     }
     if installed && let Some(endpoint) = otlp {
         tracing::info!(endpoint = %endpoint, "exporting traces (OTLP over HTTP)");
@@ -77,10 +80,16 @@ pub fn init_with_traces(
     provider.filter(|_| installed).map(Traces)
 }
 
-/// Makes `span` a child of the trace a request's `traceparent` header names, if any (and
-/// if traces are exported; otherwise nothing reads it).
+/// Whether spans are exported as traces (set once, at start).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Makes `span` a child of the trace a request's `traceparent` header names, if any. Without
+/// traces exported it does nothing (it runs for every request).
 pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if !EXPORTING.load(Ordering::Relaxed) {
+        return;
+    }
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&Headers(headers))
     });

@@ -20,12 +20,23 @@ pub async fn set(
              instructor with `lectern admin create-course --instructor {login}`)"
         )
     })?;
+    let (would, done) = if admin {
+        (
+            "be made a platform administrator",
+            "is now a platform administrator",
+        )
+    } else {
+        (
+            "no longer be a platform administrator",
+            "is no longer a platform administrator",
+        )
+    };
     let mut lines = Vec::new();
     if user.is_admin == admin {
+        let not = if admin { "" } else { "not " };
         lines.push(format!(
-            "{} is {}a platform administrator already; nothing to do",
-            user.login,
-            if admin { "" } else { "not " }
+            "{} is {not}a platform administrator already; nothing to do",
+            user.login
         ));
     } else {
         if !dry_run {
@@ -34,19 +45,7 @@ pub async fn set(
         lines.push(format!(
             "{} {}",
             user.login,
-            super::did(
-                dry_run,
-                if admin {
-                    "be made a platform administrator"
-                } else {
-                    "no longer be a platform administrator"
-                },
-                if admin {
-                    "is now a platform administrator"
-                } else {
-                    "is no longer a platform administrator"
-                },
-            )
+            super::did(dry_run, would, done)
         ));
     }
     if !admin && config.is_admin_login(&user.login) {

@@ -9,7 +9,7 @@ use diesel_async::AsyncPgConnection;
 use crate::app::App;
 use crate::builds::Executors;
 use crate::db::enums::BuildStatus;
-use crate::db::models::{Build, Repository};
+use crate::db::models::Build;
 
 /// Lists the builds waiting or running longer than `older_than` and those whose lease ran
 /// out; with `cancel`, cancels them (a running build is stopped by its server; one no
@@ -33,19 +33,17 @@ pub async fn stuck(
         "BUILD", "REPOSITORY", "#", "STATUS", "FOR", "WHY"
     )];
     let now = Utc::now();
-    for build in &builds {
-        let repository = Repository::find(conn, build.repository_id).await?;
+    for (build, repository) in &builds {
         let since = build.started_at.unwrap_or(build.queued_at);
-        let abandoned = is_abandoned(build, now);
-        let why = match (build.status, abandoned) {
-            (_, true) => "its server stopped renewing its lease (gone?)",
-            (BuildStatus::Queued, _) => "waiting (is any server running builds?)",
+        let why = match build.status {
+            _ if is_abandoned(build, now) => "its server stopped renewing its lease (gone?)",
+            BuildStatus::Queued => "waiting (is any server running builds?)",
             _ => "running long",
         };
         lines.push(format!(
             "{:>8}  {:<32} {:>5}  {:<8} {:>9}  {why}",
             build.id,
-            repository.full_name,
+            repository,
             build.number,
             build.status.as_str(),
             minutes((now - since).to_std().unwrap_or_default()),
@@ -58,50 +56,52 @@ pub async fn stuck(
         ));
         return Ok(lines);
     }
+    if dry_run {
+        lines.extend(
+            builds
+                .iter()
+                .map(|(b, _)| format!("would cancel build {}", b.id)),
+        );
+        return Ok(lines);
+    }
     // What a build no server holds left behind (its container, its Job) is removed here,
     // when this command's configuration names the executor it ran on.
-    let executors = if dry_run {
-        None
-    } else {
-        Executors::from_config(app).await.ok().flatten()
-    };
-    let mut cancelled = 0;
-    for build in &builds {
-        if dry_run {
-            lines.push(format!("would cancel build {}", build.id));
-            continue;
-        }
-        let reason = "cancelled by an administrator";
-        let ended = if is_abandoned(build, Utc::now()) {
-            Build::cancel_abandoned(conn, build.id, reason).await?
-        } else {
-            None
-        };
-        let mut what = "cancelled";
-        let done = match ended {
-            Some(ended) => {
-                if let Some(executors) = &executors
-                    && ended.executor == Some(executors.kind())
-                {
-                    executors.cleanup(ended.id).await;
-                    what = "cancelled; the executor was asked to remove what it left";
-                }
-                ended
-            }
-            None => Build::request_cancel(conn, build.id, None, "an administrator").await?,
-        };
-        let what = match done.status {
-            BuildStatus::Cancelled => what,
-            BuildStatus::Running => "asked its server to stop it",
-            _ => "it had ended meanwhile",
-        };
-        lines.push(format!("build {}: {what}", build.id));
-        cancelled += 1;
+    let executors = Executors::from_config(app).await.ok().flatten();
+    for (build, _) in &builds {
+        lines.push(format!(
+            "build {}: {}",
+            build.id,
+            cancel_one(conn, executors.as_ref(), build).await?
+        ));
     }
-    if !dry_run {
-        lines.push(format!("{cancelled} build(s) dealt with"));
-    }
+    lines.push(format!("{} build(s) dealt with", builds.len()));
     Ok(lines)
+}
+
+/// Cancels one build; says what became of it.
+async fn cancel_one(
+    conn: &mut AsyncPgConnection,
+    executors: Option<&Executors>,
+    build: &Build,
+) -> anyhow::Result<&'static str> {
+    if is_abandoned(build, Utc::now())
+        && let Some(ended) =
+            Build::cancel_abandoned(conn, build.id, "cancelled by an administrator").await?
+    {
+        return Ok(match executors {
+            Some(executors) if ended.executor == Some(executors.kind()) => {
+                executors.cleanup(ended.id).await;
+                "cancelled; the executor was asked to remove what it left"
+            }
+            _ => "cancelled",
+        });
+    }
+    let done = Build::request_cancel(conn, build.id, None, "an administrator").await?;
+    Ok(match done.status {
+        BuildStatus::Cancelled => "cancelled",
+        BuildStatus::Running => "asked its server to stop it",
+        _ => "it had ended meanwhile",
+    })
 }
 
 /// A running build whose lease ran out: no server renews it.

@@ -1,6 +1,7 @@
 //! `lectern admin create-course`: a course and its first instructor, for installations
 //! where only administrators create courses, or before the instructor has ever signed in.
 
+use diesel::OptionalExtension as _;
 use diesel_async::AsyncPgConnection;
 
 use crate::db::models::user::is_valid_login;
@@ -34,7 +35,11 @@ pub async fn create(
             new.instructor
         );
     }
-    if Course::find_by_slug(conn, &slug).await.is_ok() {
+    if Course::find_by_slug(conn, &slug)
+        .await
+        .optional()?
+        .is_some()
+    {
         anyhow::bail!("a course `{slug}` exists already; choose another --slug");
     }
     let mut lines = Vec::new();

@@ -10,6 +10,7 @@ pub mod pushes;
 pub mod settings;
 pub mod webhooks;
 
+use diesel::OptionalExtension as _;
 use diesel_async::AsyncPgConnection;
 
 use crate::db::models::{Course, Repository};
@@ -28,21 +29,22 @@ fn repositories(n: usize) -> String {
     format!("{n} repositor{}", if n == 1 { "y" } else { "ies" })
 }
 
+/// The course `slug`, or an error saying there is none.
+async fn course(conn: &mut AsyncPgConnection, slug: &str) -> anyhow::Result<Course> {
+    Course::find_by_slug(conn, slug)
+        .await
+        .optional()?
+        .ok_or_else(|| anyhow::anyhow!("there is no course `{slug}`"))
+}
+
 /// The linked repositories of the course `slug`, or of every course.
 async fn linked_repositories(
     conn: &mut AsyncPgConnection,
-    course: Option<&str>,
+    slug: Option<&str>,
 ) -> anyhow::Result<Vec<Repository>> {
-    let all = Repository::list_linked(conn).await?;
-    Ok(match course {
-        None => all,
-        Some(slug) => {
-            let course = Course::find_by_slug(conn, slug)
-                .await
-                .map_err(|_| anyhow::anyhow!("there is no course `{slug}`"))?;
-            all.into_iter()
-                .filter(|r| r.course_id == course.id)
-                .collect()
-        }
-    })
+    let course_id = match slug {
+        Some(slug) => Some(course(conn, slug).await?.id),
+        None => None,
+    };
+    Ok(Repository::list_linked(conn, course_id).await?)
 }

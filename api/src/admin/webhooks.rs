@@ -52,43 +52,43 @@ async fn one(
     let client = github::client_for_user(app, conn, repository.owner_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("its owner has not signed in with GitHub"))?;
-    let alive = match repository.webhook_id {
-        Some(hook) => api::ping_hook(&client, &repository.full_name, hook).await?,
-        None => false,
+    // The hook GitHub still has, if it has one.
+    let live = match repository.webhook_id {
+        Some(hook) if api::ping_hook(&client, &repository.full_name, hook).await? => Some(hook),
+        _ => None,
     };
-    let (would, done) = match (alive, repository.webhook_id) {
-        (true, Some(_)) if rotate => (
+    let (would, done) = match live {
+        Some(_) if !rotate => return Ok("the webhook is in place (pinged)".into()),
+        Some(_) => (
             "give the webhook a new secret",
             "the webhook has a new secret",
         ),
-        (true, _) => return Ok("the webhook is in place (pinged)".into()),
-        (false, _) => (
+        None => (
             "re-create the missing webhook (with a fresh secret)",
             "the missing webhook is re-created (with a fresh secret)",
         ),
     };
-    if !dry_run {
-        match repository.webhook_id.filter(|_| alive) {
-            Some(hook) => {
-                github::rotate_hook_secret(app, conn, &client, repository, hook).await?;
-            }
-            None => {
-                let (hook, sealed) = github::register_hook(
-                    app,
-                    &client,
-                    &repository.full_name,
-                    repository.github_repo_id,
-                )
-                .await?;
-                Repository::set_webhook(
-                    conn,
-                    repository.id,
-                    Some(hook),
-                    &sealed,
-                    WebhookStatus::Pending,
-                )
-                .await?;
-            }
+    if dry_run {
+        return Ok(super::did(dry_run, would, done));
+    }
+    match live {
+        Some(hook) => github::rotate_hook_secret(app, conn, &client, repository, hook).await?,
+        None => {
+            let (hook, sealed) = github::register_hook(
+                app,
+                &client,
+                &repository.full_name,
+                repository.github_repo_id,
+            )
+            .await?;
+            Repository::set_webhook(
+                conn,
+                repository.id,
+                Some(hook),
+                &sealed,
+                WebhookStatus::Pending,
+            )
+            .await?;
         }
     }
     Ok(super::did(dry_run, would, done))

@@ -165,18 +165,16 @@ async fn handle(
         ));
     }
     let context = Repository::secret_context(repository.github_repo_id);
-    let mut verified = false;
-    for sealed in sealed {
-        let secret = app
-            .cipher
-            .open(&context, sealed)
-            .map_err(|e| AppError::Internal(e.into()))?;
-        if webhook::verify_signature(&secret, &body, header(headers, "x-hub-signature-256")) {
-            verified = true;
-            break;
-        }
-    }
-    if !verified {
+    let secrets = sealed
+        .into_iter()
+        .map(|sealed| app.cipher.open(&context, sealed))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let signature = header(headers, "x-hub-signature-256");
+    if !secrets
+        .iter()
+        .any(|secret| webhook::verify_signature(secret, &body, signature))
+    {
         return Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "signature (X-Hub-Signature-256) does not match the payload".into(),

@@ -72,9 +72,7 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
             .await
             .map_err(retry)?;
             crate::metrics::get()
-                .notifications
-                .with_label_values(&[notification.channel.as_str(), "unconfirmed"])
-                .inc();
+                .notification_settled(notification.channel, NotificationStatus::Unconfirmed);
             return Ok(());
         }
         _ => return Ok(()),
@@ -167,15 +165,7 @@ pub async fn handle(app: &App, job: &Job) -> Result<(), JobError> {
     Notification::settle(&mut conn, id, status, error.as_deref())
         .await
         .map_err(retry)?;
-    let counted = match status {
-        NotificationStatus::Sent => "sent",
-        NotificationStatus::Pending => "retry",
-        _ => "failed",
-    };
-    crate::metrics::get()
-        .notifications
-        .with_label_values(&[notification.channel.as_str(), counted])
-        .inc();
+    crate::metrics::get().notification_settled(notification.channel, status);
     match status {
         NotificationStatus::Sent => {
             tracing::info!(notification = id, channel = %notification.channel, "notification sent");

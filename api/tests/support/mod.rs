@@ -421,15 +421,21 @@ impl TestApp {
     /// repository: somewhere to hang builds and their logs.
     pub async fn with_repository() -> anyhow::Result<(Self, lectern::db::models::Repository)> {
         let app = Self::new().await?;
-        let ada = app.sign_in("ada").await?;
-        let course = app.course(&ada, "cs101").await?;
-        let assignment = app.assignment(&ada, &course, "hw1", json!({})).await?;
-        let linked = app
+        let repository = app.linked_repository().await?;
+        Ok((app, repository))
+    }
+
+    /// On this server: a course (`ada` teaching), an assignment and octocat's repository
+    /// linked to it.
+    pub async fn linked_repository(&self) -> anyhow::Result<lectern::db::models::Repository> {
+        let ada = self.sign_in("ada").await?;
+        let course = self.course(&ada, "cs101").await?;
+        let assignment = self.assignment(&ada, &course, "hw1", json!({})).await?;
+        let linked = self
             .link_repository(&assignment, "octocat", 77, "octocat/hw1")
             .await?;
-        let mut conn = app.db.conn().await?;
-        let repository = lectern::db::models::Repository::find(&mut conn, linked.id).await?;
-        Ok((app, repository))
+        let mut conn = self.db.conn().await?;
+        Ok(lectern::db::models::Repository::find(&mut conn, linked.id).await?)
     }
 
     /// A manual build of a fixed commit of `repository`, queued.

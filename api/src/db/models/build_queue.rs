@@ -464,9 +464,7 @@ impl Build {
             .await?;
         Ok(QueueGauges {
             depth,
-            oldest_age_seconds: oldest.map_or(0.0, |at| {
-                (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
-            }),
+            oldest_queued_at: oldest,
             running: running
                 .into_iter()
                 .filter_map(|(kind, n)| Some((kind?, n)))
@@ -475,13 +473,16 @@ impl Build {
     }
 
     /// Builds queued or running for longer than `older_than`, and running builds whose
-    /// lease ran out (their server is gone and recovery has not run), oldest first.
+    /// lease ran out (their server is gone and recovery has not run), oldest first, each
+    /// with its repository's full name.
     pub async fn stuck(
         conn: &mut AsyncPgConnection,
         older_than: std::time::Duration,
-    ) -> QueryResult<Vec<Build>> {
+    ) -> QueryResult<Vec<(Build, String)>> {
+        use crate::db::schema::repositories;
         let since = Utc::now() - chrono::TimeDelta::from_std(older_than).unwrap_or_default();
         builds::table
+            .inner_join(repositories::table)
             .filter(
                 builds::status
                     .eq(BuildStatus::Queued)
@@ -493,7 +494,7 @@ impl Build {
                     )),
             )
             .order(builds::queued_at.asc())
-            .select(Build::as_select())
+            .select((Build::as_select(), repositories::full_name))
             .load(conn)
             .await
     }
@@ -545,7 +546,7 @@ impl Build {
 #[derive(Clone, Debug, Default)]
 pub struct QueueGauges {
     pub depth: i64,
-    pub oldest_age_seconds: f64,
+    pub oldest_queued_at: Option<DateTime<Utc>>,
     pub running: Vec<(ExecutorKind, i64)>,
 }
 

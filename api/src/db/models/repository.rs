@@ -99,14 +99,21 @@ impl Repository {
         query.load(conn).await
     }
 
-    /// Every linked repository (for the periodic catch-up sync).
-    pub async fn list_linked(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Repository>> {
-        repositories::table
+    /// Every linked repository, or those of one course (for the periodic catch-up sync and
+    /// the operators' commands).
+    pub async fn list_linked(
+        conn: &mut AsyncPgConnection,
+        course_id: Option<i64>,
+    ) -> QueryResult<Vec<Repository>> {
+        let mut query = repositories::table
             .filter(repositories::unlinked_at.is_null())
             .order(repositories::id.asc())
             .select(Repository::as_select())
-            .load(conn)
-            .await
+            .into_boxed();
+        if let Some(course_id) = course_id {
+            query = query.filter(repositories::course_id.eq(course_id));
+        }
+        query.load(conn).await
     }
 
     pub async fn create(
@@ -149,7 +156,7 @@ impl Repository {
         conn: &mut AsyncPgConnection,
         id: i64,
         sealed_secret: &[u8],
-    ) -> QueryResult<Repository> {
+    ) -> QueryResult<()> {
         diesel::update(repositories::table.find(id))
             .set((
                 repositories::webhook_previous_secret_encrypted
@@ -157,9 +164,9 @@ impl Repository {
                 repositories::webhook_secret_encrypted.eq(sealed_secret),
                 repositories::webhook_secret_rotated_at.eq(Utc::now()),
             ))
-            .returning(Repository::as_returning())
-            .get_result(conn)
-            .await
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 
     /// Takes a rotation back (GitHub refused the new secret): the previous secret is the

@@ -1,7 +1,7 @@
 //! GitHub's REST API through `octocrab`, against `GITHUB_API_URL`.
 
 use http_body_util::combinators::BoxBody;
-use octocrab::{FromResponse as _, Octocrab};
+use octocrab::Octocrab;
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -53,10 +53,20 @@ async fn send<B: serde::Serialize + ?Sized>(
     answer
 }
 
-/// A `GET` whose JSON answer is read as `R`; an error status is an [`octocrab::Error`].
-async fn get<R: octocrab::FromResponse>(github: &Octocrab, path: &str) -> octocrab::Result<R> {
-    let response = send(github, http::Method::GET, path, None::<&()>).await?;
+/// A call whose JSON answer is read as `R`; an error status is an [`octocrab::Error`].
+async fn call<R: octocrab::FromResponse, B: serde::Serialize + ?Sized>(
+    github: &Octocrab,
+    method: http::Method,
+    path: &str,
+    body: Option<&B>,
+) -> octocrab::Result<R> {
+    let response = send(github, method, path, body).await?;
     R::from_response(octocrab::map_github_error(response).await?).await
+}
+
+/// A `GET` whose JSON answer is read as `R`.
+async fn get<R: octocrab::FromResponse>(github: &Octocrab, path: &str) -> octocrab::Result<R> {
+    call(github, http::Method::GET, path, None::<&()>).await
 }
 
 /// The profile and primary verified email behind a token.
@@ -187,17 +197,8 @@ pub async fn create_hook(
         "events": ["push", "pull_request"],
         "config": { "url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0" }
     });
-    let created = async {
-        let response = send(
-            github,
-            http::Method::POST,
-            &format!("/repos/{full_name}/hooks"),
-            Some(&body),
-        )
-        .await?;
-        Hook::from_response(octocrab::map_github_error(response).await?).await
-    };
-    let hook: Hook = created
+    let path = format!("/repos/{full_name}/hooks");
+    let hook: Hook = call(github, http::Method::POST, &path, Some(&body))
         .await
         .map_err(|e| ForgeError::from_octocrab(e, full_name))?;
     Ok(hook.id)
@@ -214,15 +215,8 @@ pub async fn set_hook_config(
     let body = serde_json::json!({
         "url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"
     });
-    let response = send(
-        github,
-        http::Method::PATCH,
-        &format!("/repos/{full_name}/hooks/{hook_id}/config"),
-        Some(&body),
-    )
-    .await
-    .map_err(|e| ForgeError::from_octocrab(e, full_name))?;
-    octocrab::map_github_error(response)
+    let path = format!("/repos/{full_name}/hooks/{hook_id}/config");
+    call::<serde_json::Value, _>(github, http::Method::PATCH, &path, Some(&body))
         .await
         .map(drop)
         .map_err(|e| ForgeError::from_octocrab(e, full_name))
